@@ -57,7 +57,10 @@ class LogRow:
 
 @dataclass(frozen=True, slots=True)
 class TokenBalance:
-    """A token's used quota (settled) and open holds, as the ledger knows them."""
+    """A token's used quota (settled) and open holds, as the ledger knows them.
+
+    `requests` counts the token's log rows (settled, released, refused, abandoned alike).
+    """
 
     token: str
     used: int
@@ -98,15 +101,19 @@ class Ledger(Protocol):
     async def open(self) -> int:
         """Create or migrate the schema; release holds a previous process left open.
 
-        Returns the number of holds released as abandoned (each gets one log row).
+        Returns the number of holds released as abandoned (each gets one log row: outcome
+        abandoned, quota 0, status 0 because no response status is known). Opening again is a no-op.
         """
 
     async def close(self) -> None: ...
 
-    async def hold(self, request_id: str, token: str, grant: int | None, amount: int) -> None:
+    async def hold(self, request_id: str, token: str, grant: int | None, amount: int, *,
+                   model: str = "") -> None:
         """Atomically check `grant − used − held ≥ amount` and record an open hold.
 
-        `grant` None means unlimited. Raises QuotaExceeded (nothing recorded) or LedgerUnavailable.
+        `grant` None means unlimited (the hold is still recorded). `model` is kept with the hold so
+        the row written if the hold is ever abandoned names it. Raises QuotaExceeded (nothing
+        recorded), LedgerUnavailable, or ValueError (amount < 0, request id already used).
         """
 
     async def settle(self, row: LogRow) -> bool:

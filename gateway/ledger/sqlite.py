@@ -1,0 +1,327 @@
+"""The SQLite ledger: holds, settlements and log rows, group-committed by one writer (SPEC §4, §8).
+
+Writes are queued; one writer task takes everything queued, applies it in order inside one
+`BEGIN IMMEDIATE … COMMIT` on a dedicated thread (one thread hop, one fsync per batch) and only
+then resolves each caller. Reads go through a separate read-only aiosqlite connection, which
+under WAL never blocks the writer and never sees a half-applied batch.
+
+aiosqlite offers no public way to run several statements in one hop on its thread, so the
+writer owns a plain sqlite3 connection on a single-thread executor instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, ParamSpec, TypeVar
+
+import aiosqlite
+import structlog
+
+from gateway.ledger import reads
+from gateway.ledger.base import (
+    HoldState,
+    Ledger,
+    LedgerUnavailable,
+    LogPage,
+    LogQuery,
+    LogRow,
+    Outcome,
+    TokenBalance,
+)
+from gateway.ledger.schema import SCHEMA_VERSION
+from gateway.ledger.writes import (
+    SYNCHRONOUS_MODES,
+    CloseOp,
+    HoldOp,
+    LogOp,
+    OpResult,
+    WriteOp,
+    apply_batch,
+    check_integer,
+    check_row,
+    checkpoint_and_close,
+    open_writer,
+)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+_logger = structlog.get_logger("gateway.ledger")
+
+CANCELLED_HOLD_ERROR = "caller went away while its hold was being taken; released"
+
+
+@dataclass(slots=True)
+class _Queued:
+    op: WriteOp
+    future: asyncio.Future[bool | None]
+
+
+class SqliteLedger(Ledger):
+    """A `Ledger` in one SQLite file. One writing instance per file (holds of other boot ids are
+    treated as abandoned at open()); any number of `readonly=True` instances may read alongside."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        # FULL fsyncs the WAL at every commit, so a settled charge survives a power loss, not only a
+        # crash of the process (with NORMAL the last commits may roll back after a power cut and the
+        # gateway under-bills). Group commit pays that fsync once per batch, not once per call.
+        synchronous: str = "FULL",
+        clock: Callable[[], float] = time.time,
+        busy_timeout_ms: int = 5000,
+        readonly: bool = False,
+        max_batch: int = 512,
+    ) -> None:
+        if synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}, got {synchronous!r}")
+        check_integer("busy_timeout_ms", busy_timeout_ms, minimum=0)
+        check_integer("max_batch", max_batch, minimum=1)
+        self._path = path
+        # mode=ro: the reading connection can never write, so a CLI reading the file cannot block
+        # the gateway. Resolved here, against the working directory at construction.
+        self._reader_uri = f"{Path(os.path.abspath(path)).as_uri()}?mode=ro"
+        self._synchronous = synchronous.upper()
+        self._clock = clock
+        self._busy_timeout_ms = busy_timeout_ms
+        self._readonly = readonly
+        self._max_batch = max_batch
+        self._boot_id = uuid.uuid4().hex
+        self._state: Literal["new", "open", "closing", "closed"] = "new"
+        self._reader: aiosqlite.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None  # used only on the executor's thread
+        self._pending: list[_Queued] = []
+        self._inflight: list[_Queued] = []
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def boot_id(self) -> str:
+        return self._boot_id
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> int:
+        if self._state != "new":
+            if self._state == "open":
+                return 0
+            raise LedgerUnavailable("ledger is closed")
+        released = 0
+        try:
+            if not self._readonly:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
+                self._db, released = await self._on_writer_thread(
+                    open_writer, self._path, self._synchronous, self._busy_timeout_ms, self._boot_id,
+                    self._clock())
+            self._reader = await self._open_reader()
+        except (sqlite3.Error, OSError) as exc:
+            await self._teardown()
+            raise LedgerUnavailable(f"cannot open ledger {self._path}: {exc}") from exc
+        except BaseException:
+            await self._teardown()
+            raise
+        if not self._readonly:
+            self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
+        self._state = "open"
+        if released:
+            _logger.warning("ledger.abandoned_released", count=released, path=self._path)
+        return released
+
+    async def close(self) -> None:
+        """Finish every queued write, checkpoint the WAL into the main file, close."""
+        if self._state != "open":
+            self._state = "closed"
+            return
+        self._state = "closing"
+        if self._writer is not None:
+            self._wakeup.set()
+            await self._writer
+        await self._teardown()
+        self._state = "closed"
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def hold(self, request_id: str, token: str, grant: int | None, amount: int, *,
+                   model: str = "") -> None:
+        if not request_id or not token:
+            raise ValueError("a hold needs a request_id and a token")
+        check_integer("amount", amount, minimum=0)
+        if grant is not None:
+            check_integer("grant", grant)
+        # If the caller is cancelled before its batch runs, the hold is skipped; if during, the
+        # writer releases it once committed (see _resolve), so a cancelled hold never lingers.
+        await self._submit(HoldOp(request_id, token, grant, amount, model))
+
+    async def settle(self, row: LogRow) -> bool:
+        check_row(row)
+        return bool(await self._submit(CloseOp(row, HoldState.SETTLED)))
+
+    async def release(self, row: LogRow) -> bool:
+        check_row(row)
+        return bool(await self._submit(CloseOp(row, HoldState.RELEASED)))
+
+    async def log(self, row: LogRow) -> None:
+        check_row(row)
+        await self._submit(LogOp(row))
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def balances(self) -> dict[str, TokenBalance]:
+        return reads.decode_balances(await self._read(reads.BALANCES_SQL, []))
+
+    async def balance(self, token: str) -> TokenBalance:
+        rows = await self._read(reads.BALANCE_SQL, [token])
+        return reads.decode_balance(rows[0]) if rows else TokenBalance(token=token, used=0, held=0)
+
+    async def logs(self, query: LogQuery) -> LogPage:
+        sql, params = reads.log_page_sql(query)
+        return reads.log_page(await self._read(sql, params), query.limit)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _submit(self, op: WriteOp) -> asyncio.Future[bool | None]:
+        if self._readonly:
+            raise LedgerUnavailable("this ledger was opened read-only")
+        if self._state != "open" or self._writer is None or self._writer.done():
+            raise LedgerUnavailable(f"ledger is not accepting writes ({self._state})")
+        return self._enqueue(op)
+
+    def _enqueue(self, op: WriteOp) -> asyncio.Future[bool | None]:
+        future: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Queued(op, future))
+        self._wakeup.set()
+        return future
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._pending:
+                    batch = self._pending[: self._max_batch]
+                    del self._pending[: self._max_batch]
+                    await self._write_batch(batch)
+                if self._state == "closing":
+                    return
+        finally:
+            # Reached on close with nothing left, or if this task is cancelled: nobody waits forever.
+            for queued in self._inflight + self._pending:
+                _fail(queued.future, LedgerUnavailable("ledger writer stopped"))
+            self._inflight, self._pending = [], []
+
+    async def _write_batch(self, batch: list[_Queued]) -> None:
+        # A hold whose caller already gave up is not taken at all.
+        live = [q for q in batch if not (isinstance(q.op, HoldOp) and q.future.cancelled())]
+        if not live:
+            return
+        self._inflight = live
+        try:
+            results = await self._on_writer_thread(
+                apply_batch, self._database(), [q.op for q in live], self._boot_id, self._clock())
+        except Exception as exc:  # locked, disk full, I/O: the batch rolled back, the writer lives on
+            _logger.warning("ledger.batch_failed", ops=len(live), error=str(exc))
+            for queued in live:
+                _fail(queued.future, LedgerUnavailable(f"ledger write failed: {exc}"))
+            return
+        finally:
+            self._inflight = []
+        for queued, result in zip(live, results, strict=True):
+            self._resolve(queued, result)
+
+    def _resolve(self, queued: _Queued, result: OpResult) -> None:
+        if queued.future.cancelled():
+            op = queued.op
+            if isinstance(op, HoldOp) and result is None:
+                self._enqueue(CloseOp(_cancelled_hold_row(op, self._clock()), HoldState.RELEASED))
+            return
+        if isinstance(result, Exception):
+            queued.future.set_exception(result)
+        else:
+            queued.future.set_result(result)
+
+    async def _on_writer_thread(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def _database(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise LedgerUnavailable("ledger is not open")
+        return self._db
+
+    async def _open_reader(self) -> aiosqlite.Connection:
+        reader = await aiosqlite.connect(self._reader_uri, uri=True, isolation_level=None,
+                                         timeout=self._busy_timeout_ms / 1000)
+        try:
+            await reader.execute("PRAGMA query_only = ON")
+            rows = list(await reader.execute_fetchall("PRAGMA user_version"))
+            version = int(rows[0][0])
+            if version != SCHEMA_VERSION:
+                raise LedgerUnavailable(
+                    f"{self._path}: ledger schema version {version}, this gateway reads {SCHEMA_VERSION}")
+        except BaseException:
+            await reader.close()
+            raise
+        return reader
+
+    async def _read(self, sql: str, params: list[object]) -> list[sqlite3.Row]:
+        if self._state != "open" or self._reader is None:
+            raise LedgerUnavailable(f"ledger is not open ({self._state})")
+        try:
+            return list(await self._reader.execute_fetchall(sql, params))
+        except sqlite3.OperationalError as exc:
+            raise LedgerUnavailable(f"ledger read failed: {exc}") from exc
+
+    async def _teardown(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.close()
+        if self._db is not None:
+            db, self._db = self._db, None
+            try:
+                await self._on_writer_thread(checkpoint_and_close, db)
+            except sqlite3.Error as exc:  # the data is safe in the WAL; only the tidy-up failed
+                _logger.warning("ledger.checkpoint_failed", error=str(exc), path=self._path)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+
+def _fail(future: asyncio.Future[bool | None], exc: Exception) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _cancelled_hold_row(op: HoldOp, now: float) -> LogRow:
+    return LogRow(request_id=op.request_id, token=op.token, model=op.model, time=now, status=499,
+                  outcome=Outcome.CANCELLED, error=CANCELLED_HOLD_ERROR)
+
+
+async def read_balances(path: str) -> dict[str, TokenBalance]:
+    """Balances from a ledger file without a running gateway; never writes, never blocks a writer."""
+    ledger = SqliteLedger(path, readonly=True)
+    await ledger.open()
+    try:
+        return await ledger.balances()
+    finally:
+        await ledger.close()
+
+
+async def read_logs(path: str, query: LogQuery) -> LogPage:
+    """One page of log rows from a ledger file without a running gateway (see read_balances)."""
+    ledger = SqliteLedger(path, readonly=True)
+    await ledger.open()
+    try:
+        return await ledger.logs(query)
+    finally:
+        await ledger.close()

@@ -1,0 +1,261 @@
+"""Synchronous SQLite work done on the ledger's writer thread: connect, migrate, recover, apply batches.
+
+Nothing here awaits; `SqliteLedger` runs each function in one hop on its single writer thread, so
+a whole batch of holds and settlements costs one thread switch and one fsync.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.ledger.base import HoldState, LedgerUnavailable, LogRow, Outcome, QuotaExceeded
+from gateway.ledger.schema import LOG_COLUMNS, MIGRATIONS, SCHEMA_VERSION
+
+SYNCHRONOUS_MODES = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+
+# A hold the process never closed, reported at the next start. No HTTP status is known for it
+# (the process died before the response completed), so the row says 0 and the outcome says why.
+ABANDONED_STATUS = 0
+ABANDONED_ERROR = "gateway stopped before the call finished; hold released at restart"
+
+_INSERT_LOG = (
+    f"INSERT INTO logs ({', '.join(LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOG_COLUMNS))})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldOp:
+    request_id: str
+    token: str
+    grant: int | None
+    amount: int
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseOp:
+    """Settle (charge row.quota) or release (charge nothing) an open hold and write its row."""
+
+    row: LogRow
+    state: HoldState  # SETTLED or RELEASED
+
+
+@dataclass(frozen=True, slots=True)
+class LogOp:
+    row: LogRow
+
+
+WriteOp = HoldOp | CloseOp | LogOp
+# Per op: hold → None, settle/release → bool, log → None; or the exception that op raised.
+OpResult = bool | None | Exception
+
+# Errors caused by one op's data (duplicate id, unbindable value), not by the database's health.
+_OP_LEVEL_SQLITE_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+
+
+def connect_writer(path: str, synchronous: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open the one read-write connection; must run on the thread that will use it."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+    try:
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise LedgerUnavailable(f"{path}: cannot switch to WAL (journal_mode is {mode})")
+        db.execute(f"PRAGMA synchronous = {synchronous}")
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        db.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION, one transaction per migration."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise LedgerUnavailable(
+            f"ledger schema version {version} is newer than this gateway's ({SCHEMA_VERSION})"
+        )
+    for index in range(version, SCHEMA_VERSION):
+        try:
+            db.executescript(
+                f"BEGIN IMMEDIATE;\n{MIGRATIONS[index]}\nPRAGMA user_version = {index + 1};\nCOMMIT;"
+            )
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+
+def recover_abandoned(db: sqlite3.Connection, boot_id: str, now: float) -> int:
+    """Release, in one transaction, every hold another process left open; one log row each."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        orphans = db.execute(
+            "UPDATE holds SET state = ?, closed_at = ? WHERE state = 'open' AND boot_id != ?"
+            " RETURNING request_id, token, model, amount, created_at",
+            (HoldState.ABANDONED.value, now, boot_id),
+        ).fetchall()
+        for request_id, token, model, amount, created_at in orphans:
+            db.execute(
+                "UPDATE token_usage SET held = held - ?, requests = requests + 1 WHERE token = ?",
+                (amount, token),
+            )
+            row = LogRow(request_id=request_id, token=token, model=model, time=created_at,
+                         status=ABANDONED_STATUS, outcome=Outcome.ABANDONED, error=ABANDONED_ERROR)
+            db.execute(_INSERT_LOG, _log_params(row, now))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return len(orphans)
+
+
+def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: float) -> list[OpResult]:
+    """Apply ops in order inside one BEGIN IMMEDIATE … COMMIT.
+
+    An op that fails on its own (quota, duplicate id, mismatched token) is rolled back to its
+    savepoint and reported; the others still commit. A database-level failure (locked, disk
+    full, I/O) rolls the whole batch back and raises.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        results = [_apply_one(db, op, boot_id, now) for op in ops]
+        db.execute("COMMIT")
+    except BaseException:
+        # SQLite may already have rolled back on SQLITE_FULL / IOERR; only roll back what is open.
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return results
+
+
+def checkpoint_and_close(db: sqlite3.Connection) -> None:
+    try:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
+
+
+def _apply_one(db: sqlite3.Connection, op: WriteOp, boot_id: str, now: float) -> OpResult:
+    db.execute("SAVEPOINT op")
+    try:
+        result: OpResult = None
+        if isinstance(op, HoldOp):
+            _hold(db, op, boot_id, now)
+        elif isinstance(op, CloseOp):
+            result = _close(db, op, now)
+        else:
+            _log(db, op.row, now)
+    except Exception as exc:
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, _OP_LEVEL_SQLITE_ERRORS):
+            raise  # the database itself is failing (locked, full, I/O, corrupt): fail the batch
+        db.execute("ROLLBACK TO op")
+        db.execute("RELEASE op")
+        if isinstance(exc, sqlite3.Error):
+            return ValueError(f"ledger refused the write: {exc}")
+        return exc
+    db.execute("RELEASE op")
+    return result
+
+
+def _hold(db: sqlite3.Connection, op: HoldOp, boot_id: str, now: float) -> None:
+    # Check and hold in one statement: no row changes unless grant − used − held ≥ amount.
+    cursor = db.execute(
+        "UPDATE token_usage SET held = held + :amount WHERE token = :token"
+        " AND (:grant IS NULL OR :grant - used - held >= :amount)",
+        {"amount": op.amount, "token": op.token, "grant": op.grant},
+    )
+    if cursor.rowcount == 0:
+        known = db.execute("SELECT used, held FROM token_usage WHERE token = ?", (op.token,)).fetchone()
+        used, held = known if known is not None else (0, 0)
+        if known is not None or (op.grant is not None and op.grant < op.amount):
+            raise QuotaExceeded(
+                f"token {op.token!r}: grant {op.grant} − used {used} − held {held} < {op.amount}"
+            )
+        db.execute("INSERT INTO token_usage (token, held) VALUES (?, ?)", (op.token, op.amount))
+    db.execute(
+        "INSERT INTO holds (request_id, token, model, amount, state, boot_id, created_at)"
+        " VALUES (?, ?, ?, ?, 'open', ?, ?)",
+        (op.request_id, op.token, op.model, op.amount, boot_id, now),
+    )
+
+
+def _close(db: sqlite3.Connection, op: CloseOp, now: float) -> bool:
+    row = op.row if op.state is HoldState.SETTLED else dataclasses.replace(op.row, quota=0)
+    closed = db.execute(
+        "UPDATE holds SET state = ?, closed_at = ? WHERE request_id = ? AND state = 'open'"
+        " RETURNING token, amount",
+        (op.state.value, now, row.request_id),
+    ).fetchall()
+    if not closed:
+        return False  # never held, or already settled/released/abandoned: change nothing
+    token, amount = closed[0]
+    if token != row.token:
+        raise ValueError(f"hold {row.request_id!r} belongs to token {token!r}, not {row.token!r}")
+    db.execute(
+        "UPDATE token_usage SET used = used + ?, held = held - ?, requests = requests + 1"
+        " WHERE token = ?",
+        (row.quota, amount, token),
+    )
+    db.execute(_INSERT_LOG, _log_params(row, now))
+    return True
+
+
+def _log(db: sqlite3.Connection, row: LogRow, now: float) -> None:
+    db.execute(
+        "INSERT INTO token_usage (token, requests) VALUES (?, 1)"
+        " ON CONFLICT (token) DO UPDATE SET requests = requests + 1",
+        (row.token,),
+    )
+    db.execute(_INSERT_LOG, _log_params(dataclasses.replace(row, quota=0), now))
+
+
+def _log_params(row: LogRow, now: float) -> tuple[object, ...]:
+    return (
+        row.request_id, row.token, row.model, row.time or now, row.upstream_model, row.channel,
+        row.protocol, row.endpoint, int(row.stream), row.status, Outcome(row.outcome).value,
+        row.prompt_tokens, row.completion_tokens, row.cached_tokens, row.cache_write_tokens,
+        row.reasoning_tokens, row.quota, row.request_time_ms, row.first_byte_ms, row.client_ip,
+        row.error, row.attempts, int(row.usage_estimated), row.flags,
+    )
+
+
+def open_writer(path: str, synchronous: str, busy_timeout_ms: int, boot_id: str,
+                now: float) -> tuple[sqlite3.Connection, int]:
+    """Connect, migrate and recover abandoned holds in one hop; returns the connection and the count."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = connect_writer(path, synchronous, busy_timeout_ms)
+    try:
+        migrate(db)
+        return db, recover_abandoned(db, boot_id, now)
+    except BaseException:
+        db.close()
+        raise
+
+
+_INT64_LIMIT = 2**63
+_ROW_INTEGERS = ("status", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+                 "reasoning_tokens", "request_time_ms", "attempts")
+
+
+def check_integer(name: str, value: object, *, minimum: int = -_INT64_LIMIT) -> None:
+    """Refuse what SQLite cannot store as INTEGER before it reaches a batch."""
+    if not isinstance(value, int) or not minimum <= value < _INT64_LIMIT:
+        raise ValueError(f"{name} must be an integer in [{minimum}, 2**63), got {value!r}")
+
+
+def check_row(row: LogRow) -> None:
+    """Validate a row on the caller's side, so one bad row cannot fail the batch it would join."""
+    if not row.request_id or not row.token:
+        raise ValueError("a log row needs a request_id and a token")
+    for name in _ROW_INTEGERS:
+        check_integer(name, getattr(row, name))
+    check_integer("quota", row.quota, minimum=0)
+    if row.first_byte_ms is not None:
+        check_integer("first_byte_ms", row.first_byte_ms)
+    Outcome(row.outcome)  # ValueError for an unknown outcome
