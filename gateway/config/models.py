@@ -44,6 +44,7 @@ from gateway.protocols import Protocol
 
 DEFAULT_GROUP = "default"
 DEFAULT_QUOTA_PER_USD = 500_000
+_LISTS = ("channels", "tokens")
 
 
 HeaderName = Annotated[str, AfterValidator(header_name)]
@@ -193,11 +194,14 @@ class GatewayConfig(_Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _dollars_and_default_group(cls, data: Any) -> Any:
-        """Turn `"$12.50"` quotas into units (needs billing.quota_per_usd) and make sure `default` exists."""
+    def _prepare(cls, data: Any) -> Any:
+        """Read empty sections as absent, make sure group `default` exists, and turn `"$12.50"` quotas into
+        units (which needs billing.quota_per_usd, hence here and not on Token)."""
         if not isinstance(data, dict):
             return data
-        data = dict(data)
+        # A section whose entries are all commented out is null in YAML.
+        data = {key: value for key, value in data.items() if value is not None or key in _LISTS}
+        data.update({key: [] for key in _LISTS if key in data and data[key] is None})
         groups = data.get("groups")
         if isinstance(groups, dict) and DEFAULT_GROUP not in groups:
             data["groups"] = {DEFAULT_GROUP: {}, **groups}

@@ -94,6 +94,11 @@ def test_values_cannot_inject_yaml_structure() -> None:
     assert channel.priority == 0
 
 
+def test_values_are_not_interpolated_twice() -> None:
+    cfg = parse(with_server("  host: ${HOST}\n"), {"HOST": "${OTHER}$$", "OTHER": "no"})
+    assert cfg.server.host == "${OTHER}$$"
+
+
 def test_mapping_keys_are_not_interpolated() -> None:
     text = "pricing:\n  '${MODEL}': {input: 1}\n" + MINIMAL
     assert list(parse(text, {"MODEL": "gpt-4o"}).pricing) == ["${MODEL}"]

@@ -244,6 +244,17 @@ def test_every_problem_is_listed_at_once() -> None:
     ]
 
 
+def test_sections_left_empty_count_as_absent() -> None:
+    cfg = parse("server:\npricing:\ngroups:\nchannels:\ntokens:\n")
+    assert (cfg.server.port, cfg.pricing, list(cfg.groups), cfg.channels, cfg.tokens) == (
+        8080,
+        {},
+        ["default"],
+        [],
+        [],
+    )
+
+
 def test_missing_price_is_not_a_config_error() -> None:
     cfg = parse(config(head='pricing: {"claude-*": {input: 3, output: 15}}\n'))
     assert "*" not in cfg.pricing
