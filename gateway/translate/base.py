@@ -31,7 +31,8 @@ class StreamRelay(Protocol):
     """One per streamed call: turns the channel's SSE events into the caller's, counting usage.
 
     `usage` holds the latest numbers the upstream reported (cumulative where the protocol is);
-    `output_chars` counts generated text relayed, for billing when no usage ever comes;
+    `output_chars` counts generated text relayed in UTF-8 bytes (`estimate.utf8_len`; billed by
+    `estimate.tokens_from_chars`) for when no usage ever comes;
     `failure` is set once the upstream sends an error event; `finished` once it sent its last event.
     """
 
