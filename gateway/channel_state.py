@@ -2,7 +2,7 @@
 errors and latency. Pure, in memory: every method takes `now` (wall clock, unix seconds) from the caller.
 
 Policies (documented for operators in the README):
-- cooldown per (channel, upstream model) after 408/429/5xx/529 or no answer: `Retry-After`
+- cooldown per (channel, requested model) after 408/429/5xx/529 or no answer: `Retry-After`
   (`retry-after-ms`, seconds or an HTTP date) when the upstream sent one, else `routing.cooldown_seconds`;
   capped at `max_cooldown_seconds`. It ends by itself; a success on that pair ends it early.
 - a key answered with 401/403 is set aside for `key_set_aside_seconds` (default one hour), then tried
@@ -60,13 +60,14 @@ class _SetAside:
 
 @dataclass(slots=True)
 class _Channel:
-    cooldowns: dict[str, float] = field(default_factory=dict)  # upstream model -> until
+    cooldowns: dict[str, float] = field(default_factory=dict)  # requested model -> until
     set_aside: dict[int, _SetAside] = field(default_factory=dict)  # key index -> ...
     errors: deque[ErrorRecord] = field(default_factory=deque)
     next_key: int = 0
     latency: float | None = None  # seconds, EWMA of successful calls
     successes: int = 0
     failures: int = 0
+    last_success: float | None = None
 
 
 def parse_retry_after(value: str | None, now: float, *, milliseconds: str | None = None) -> float | None:
@@ -122,10 +123,10 @@ class ChannelState:
 
     # --- reads -------------------------------------------------------------------------------------
 
-    def cooling_until(self, channel: Channel, upstream_model: str, now: float) -> float | None:
+    def cooling_until(self, channel: Channel, model: str, now: float) -> float | None:
         """When the cooldown of this channel+model ends, or None when it is not cooling."""
         state = self._channels.get(channel.name)
-        until = state.cooldowns.get(upstream_model) if state else None
+        until = state.cooldowns.get(model) if state else None
         return until if until is not None and until > now else None
 
     def usable_keys(self, channel: Channel, now: float) -> list[int]:
@@ -161,51 +162,53 @@ class ChannelState:
 
     # --- outcomes ----------------------------------------------------------------------------------
 
-    def record_success(self, channel: Channel, upstream_model: str, *, now: float,
+    def record_success(self, channel: Channel, model: str, *, now: float,
                        latency: float) -> list[StateEvent]:
         """A call answered: update latency; a cooldown on this pair ends early."""
         state = self._of(channel.name)
         state.successes += 1
+        state.last_success = now
         state.latency = latency if state.latency is None else (
             self._alpha * latency + (1 - self._alpha) * state.latency)
-        if state.cooldowns.pop(upstream_model, None) is not None:
+        if state.cooldowns.pop(model, None) is not None:
             return [StateEvent("channel_cooldown_ended",
-                               {"channel": channel.name, "model": upstream_model, "reason": "success"})]
+                               {"channel": channel.name, "model": model, "reason": "success"})]
         return []
 
-    def record_failure(self, channel: Channel, upstream_model: str, *, now: float, status: int | None,
-                       message: str, key_index: int | None, cooldown_seconds: float,
+    def record_failure(self, channel: Channel, model: str, *, now: float, status: int | None,
+                       cooldown: float, message: str = "", key_index: int | None = None,
                        retry_after: str | None = None, retry_after_ms: str | None = None) -> list[StateEvent]:
         """A failed attempt: remember the error, and cool the pair or set the key aside as the status says.
 
-        `status` None means no answer (connection error, timeout); `cooldown_seconds` is the configured
-        default used when the upstream gave no `Retry-After`.
+        `model` is the requested model (the one routing was asked for). `status` None means no answer
+        (connection error, timeout); 401/403 with a `key_index` set that key aside instead of cooling;
+        `cooldown` is `routing.cooldown_seconds`, used when the upstream gave no `Retry-After`.
         """
         state = self._of(channel.name)
         state.failures += 1
         clean = self._scrub(channel, message)
-        state.errors.append(ErrorRecord(now, upstream_model, status, clean))
-        events = [StateEvent("channel_error", {"channel": channel.name, "model": upstream_model,
+        state.errors.append(ErrorRecord(now, model, status, clean))
+        events = [StateEvent("channel_error", {"channel": channel.name, "model": model,
                                                 "status": status, "message": clean})]
         if status in (401, 403) and key_index is not None:
             events += self.set_key_aside(channel, key_index, now=now, status=status)
         elif cools_down(status):
             wait = parse_retry_after(retry_after, now, milliseconds=retry_after_ms)
             honoured = wait is not None
-            seconds = wait if wait is not None else cooldown_seconds
-            events.append(self.cool(channel, upstream_model, now=now, seconds=seconds, status=status,
+            seconds = wait if wait is not None else cooldown
+            events.append(self.cool(channel, model, now=now, seconds=seconds, status=status,
                                     retry_after=honoured))
         return events
 
-    def cool(self, channel: Channel, upstream_model: str, *, now: float, seconds: float,
+    def cool(self, channel: Channel, model: str, *, now: float, seconds: float,
              status: int | None = None, retry_after: bool = False) -> StateEvent:
         """Take this channel+model out of routing for `seconds` (capped), extending any longer one."""
         seconds = min(max(seconds, 0.0), self.max_cooldown_seconds)
         state = self._of(channel.name)
-        until = max(now + seconds, state.cooldowns.get(upstream_model, 0.0))
-        state.cooldowns[upstream_model] = until
+        until = max(now + seconds, state.cooldowns.get(model, 0.0))
+        state.cooldowns[model] = until
         return StateEvent("channel_cooldown_started", {
-            "channel": channel.name, "model": upstream_model, "seconds": round(until - now, 3),
+            "channel": channel.name, "model": model, "seconds": round(until - now, 3),
             "until": _iso(until), "status": status, "retry_after": retry_after})
 
     def set_key_aside(self, channel: Channel, key_index: int, *, now: float,
@@ -267,6 +270,7 @@ class ChannelState:
                 "latency_ms": None if state.latency is None else round(state.latency * 1000, 1),
                 "successes": state.successes,
                 "failures": state.failures,
+                "last_success": None if state.last_success is None else _iso(state.last_success),
                 "recent_errors": [{"at": _iso(e.at), "model": e.model, "status": e.status,
                                    "message": e.message} for e in reversed(state.errors)],
             })

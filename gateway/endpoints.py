@@ -44,10 +44,10 @@ def _ends_in_version(base_url: str) -> bool:
 
 
 def upstream_url(channel: Channel, endpoint: str, *, model: str | None = None, stream: bool = False,
-                 version: str = "v1beta", gemini_method: str | None = None) -> str:
+                 version: str = "v1beta", method: str | None = None) -> str:
     """The URL of `endpoint` ("chat", "embeddings", "completions", "responses", "count_tokens",
-    "models") on `channel`. For gemini, `gemini_method` (e.g. "batchEmbedContents") overrides the
-    method derived from the endpoint, and `stream` asks for `streamGenerateContent?alt=sse`.
+    "models") on `channel`. For gemini, `method` (e.g. "batchEmbedContents") overrides the method
+    derived from the endpoint, and `stream` asks for `streamGenerateContent?alt=sse`.
     Raises ValueError for an endpoint the channel type does not have.
     """
     base = channel.base_url.rstrip("/")
@@ -63,7 +63,7 @@ def upstream_url(channel: Channel, endpoint: str, *, model: str | None = None, s
     root = base if _ends_in_version(base) else f"{base}/{quote(version, safe='')}"
     if endpoint == "models":
         return f"{root}/models" + (f"/{_quote_model(model)}" if model else "")
-    method = gemini_method or _path(_GEMINI_METHODS, endpoint, kind)
+    method = method or _path(_GEMINI_METHODS, endpoint, kind)
     if model is None:
         raise ValueError("a gemini call needs the model in its URL")
     if stream and method == "generateContent":
@@ -84,30 +84,28 @@ def _quote_model(model: str | None) -> str:
     return quote(name, safe="-._~@")  # a model name never adds path segments or a query
 
 
-def upstream_headers(channel: Channel, key: SecretStr | None, *, stream: bool = False,
-                     anthropic_beta: str | None = None,
-                     extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The complete outbound header set: content type, accept, the channel's credential in its
-    type's header, `anthropic-version` (and the caller's `anthropic-beta`) for anthropic, then the
-    channel's own `headers`. Nothing of the caller's is included except what is passed in `extra`.
-    The credential goes last so a channel header cannot replace it by accident.
+def upstream_headers(channel: Channel, key: SecretStr | None, extra: Mapping[str, str] | None = None, *,
+                     stream: bool = False) -> dict[str, str]:
+    """The complete outbound header set: content type, accept, the caller headers the pipeline chose
+    to pass on (`extra`, e.g. anthropic-beta), the channel's own `headers`, then what the channel
+    decides alone: `anthropic-version` for anthropic and the credential in its type's header.
+    Nothing else of the caller's is included; a key never goes anywhere but its header. A keyless
+    channel may carry its credential in `headers`.
     """
     headers: dict[str, str] = {
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if stream else "application/json",
         "User-Agent": USER_AGENT,
     }
-    kind = Protocol(channel.type)
-    if kind is Protocol.ANTHROPIC:
-        headers["anthropic-version"] = channel.anthropic_version
-        if anthropic_beta:
-            headers["anthropic-beta"] = anthropic_beta
     for name, value in [*(extra or {}).items(), *channel.headers.items()]:
         _set(headers, name, value)
+    kind = Protocol(channel.type)
+    if kind is Protocol.ANTHROPIC:
+        _set(headers, "anthropic-version", channel.anthropic_version)
     if key is not None:
-        secret = key.get_secret_value()
         for name in ("Authorization", "x-api-key", "x-goog-api-key"):
-            _drop(headers, name)
+            _drop(headers, name)  # one credential: the key being used
+        secret = key.get_secret_value()
         credential = {Protocol.OPENAI: ("Authorization", f"Bearer {secret}"),
                       Protocol.ANTHROPIC: ("x-api-key", secret),
                       Protocol.GEMINI: ("x-goog-api-key", secret)}[kind]

@@ -130,6 +130,12 @@ class Selection:
     message: str = ""
     forced: bool = False  # a pinned channel: no failover to anything else
 
+    @property
+    def channels(self) -> list[Channel]:
+        """The usable channels, unordered (see `ordered` / `order`)."""
+        return [c.channel for c in self.candidates]
+
+    @property
     def error(self) -> GatewayError | None:
         """The error to answer with when no channel can take the call (SPEC §7)."""
         if self.verdict is Verdict.OK:
@@ -139,7 +145,7 @@ class Selection:
         return GatewayError(kind, self.message)
 
     def ordered(self, rng: random.Random) -> list[Candidate]:
-        """The candidates in the order to try them."""
+        """The candidates in the order to try them (each knows its channel and upstream model)."""
         return order(self.candidates, rng)
 
 
@@ -174,7 +180,7 @@ def candidates(config: GatewayConfig, *, model: str, group: str, state: ChannelS
                          message=f"no {other}channel serves model {model!r} for this key")
 
     usable = [c for c in serving if c.channel.enabled
-              and state.cooling_until(c.channel, c.upstream_model, now) is None
+              and state.cooling_until(c.channel, model, now) is None
               and state.has_usable_key(c.channel, now)]
     if not usable:
         return Selection(Verdict.UNAVAILABLE, message=_unavailable_reason(serving, model, state, now))
@@ -200,8 +206,7 @@ def _forced(channel: Channel | None, name: str, *, model: str, group: str, state
 def _unavailable_reason(serving: Sequence[Candidate], model: str, state: ChannelState, now: float) -> str:
     disabled = sum(1 for c in serving if not c.channel.enabled)
     enabled = [c for c in serving if c.channel.enabled]
-    cooling = [until for c in enabled
-               if (until := state.cooling_until(c.channel, c.upstream_model, now)) is not None]
+    cooling = [until for c in enabled if (until := state.cooling_until(c.channel, model, now)) is not None]
     parts = []
     if disabled:
         parts.append(f"{disabled} disabled")
@@ -217,18 +222,24 @@ _T = TypeVar("_T")
 
 
 @overload
-def order(items: Sequence[Candidate], rng: random.Random) -> list[Candidate]: ...
+def order(items: Sequence[Candidate], rng: random.Random, *, model: str | None = None) -> list[Candidate]: ...
 @overload
-def order(items: Sequence[Channel], rng: random.Random) -> list[Channel]: ...
+def order(items: Sequence[Channel], rng: random.Random, *, model: str | None = None) -> list[Channel]: ...
 
 
-def order(items: Sequence[Candidate] | Sequence[Channel],
-          rng: random.Random) -> list[Candidate] | list[Channel]:
-    """The order to try `items` in: best tier first (priority, then for candidates their match),
-    weighted random without replacement inside a tier; weight 0 only after the rest of its tier."""
+def order(items: Sequence[Candidate] | Sequence[Channel], rng: random.Random, *,
+          model: str | None = None) -> list[Candidate] | list[Channel]:
+    """The order to try `items` in: best tier first, weighted random without replacement inside a
+    tier; weight 0 only after the rest of its tier. A tier is (priority, match specificity): pass
+    candidates, or channels with the requested `model`; plain channels without it rank by priority."""
     if all(isinstance(item, Candidate) for item in items):
         return _order(cast("Sequence[Candidate]", items), lambda c: c.tier, lambda c: c.channel.weight, rng)
-    return _order(cast("Sequence[Channel]", items), lambda c: (c.priority,), lambda c: c.weight, rng)
+
+    def tier(channel: Channel) -> tuple[int, ...]:
+        rank = best_match(channel.models, model) if model is not None else None
+        return (channel.priority, *rank) if rank is not None else (channel.priority,)
+
+    return _order(cast("Sequence[Channel]", items), tier, lambda c: c.weight, rng)
 
 
 def _order(items: Sequence[_T], tier_of: Callable[[_T], tuple[int, ...]], weight_of: Callable[[_T], int],

@@ -122,13 +122,14 @@ class UpstreamResponse:
                 raise UpstreamTooLarge(self._channel, limit)
         return bytes(body)
 
-    async def release(self) -> None:
-        """Done with this response (idempotent); an unread body closes the connection."""
+    def release(self) -> None:
+        """Done with this response (idempotent, safe in `finally`); an unread body closes the
+        connection, a fully read one goes back to the pool."""
         if self._released:
             return
         self._released = True
         self._resp.release()
-        await self._owner._finished(self._pool)
+        self._owner._finished(self._pool)
 
     close = release
 
@@ -137,7 +138,7 @@ class UpstreamResponse:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        await self.release()
+        self.release()
 
 
 class Upstream:
@@ -149,6 +150,7 @@ class Upstream:
         self._limit_per_host = limit_per_host
         self._pools: dict[str | None, _Pool] = {}
         self._retired: list[_Pool] = []
+        self._closing: set[asyncio.Task[None]] = set()  # retired sessions being closed
 
     async def send(self, channel: Channel, *, method: str, url: str, headers: dict[str, str],
                    body: bytes | None = None) -> UpstreamResponse:
@@ -177,14 +179,14 @@ class Upstream:
                 resp = await pool.session.request(method, url, headers=headers, data=body,
                                                   allow_redirects=False, timeout=timeout, **extra)
         except BaseException as exc:
-            await self._finished(pool)
+            self._finished(pool)
             error = _translate(exc, channel.name, limits.connect, limits.first_byte)
             if error is None:
                 raise
             raise error from None
         if 300 <= resp.status < 400:
             resp.release()
-            await self._finished(pool)
+            self._finished(pool)
             raise UpstreamRedirect(channel.name, resp.status)
         # From here on our own per-read timer measures idleness; aiohttp's would also count the time
         # the caller takes to consume what is already buffered.
@@ -228,11 +230,13 @@ class Upstream:
             connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True,
             trust_env=False, timeout=aiohttp.ClientTimeout(total=None))
 
-    async def _finished(self, pool: _Pool) -> None:
+    def _finished(self, pool: _Pool) -> None:
         pool.in_flight -= 1
         if pool.retired and pool.in_flight == 0 and pool in self._retired:
             self._retired.remove(pool)
-            await pool.session.close()
+            closing = asyncio.get_running_loop().create_task(pool.session.close())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def retain(self, proxies: Iterable[str | None]) -> None:
         """After a reload: close the sessions of proxies no channel uses any more, each once its
@@ -254,6 +258,7 @@ class Upstream:
         for pool in pools:
             pool.retired = True
             await pool.session.close()
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
     def stats(self) -> list[dict[str, Any]]:
         """Open sessions for operators: proxy (no credentials), in-flight responses, retired or not."""

@@ -18,7 +18,7 @@ KEYS = ["sk-live-aaaaaaaa", "sk-live-bbbbbbbb", "sk-live-cccccccc"]
 
 def fail(state: ChannelState, channel, status, *, now=NOW, key_index=None, cooldown=30.0, **kw):  # type: ignore[no-untyped-def]
     return state.record_failure(channel, "gpt-4o", now=now, status=status, message="boom",
-                                key_index=key_index, cooldown_seconds=cooldown, **kw)
+                                key_index=key_index, cooldown=cooldown, **kw)
 
 
 @pytest.mark.parametrize("status", [None, 408, 429, 500, 502, 503, 529])
@@ -96,6 +96,7 @@ def test_success_ends_a_cooldown_and_tracks_latency() -> None:
     state.record_success(ch, "gpt-4o", now=NOW + 2, latency=3.0)
     snap = state.snapshot([ch], NOW + 2)["channels"][0]
     assert snap["latency_ms"] == 2000.0 and snap["successes"] == 2 and snap["failures"] == 1
+    assert snap["last_success"] == "2023-11-14T22:13:22Z"
 
 
 def test_keys_rotate_round_robin_and_refused_keys_are_set_aside() -> None:
@@ -154,7 +155,7 @@ def test_recent_errors_are_bounded_scrubbed_and_never_hold_a_key() -> None:
     ch = make_channel("a", ["gpt-*"], keys=KEYS[:1])
     state = ChannelState(recent_errors=3)
     for i in range(5):
-        state.record_failure(ch, "gpt-4o", now=NOW + i, status=500, key_index=0, cooldown_seconds=1,
+        state.record_failure(ch, "gpt-4o", now=NOW + i, status=500, key_index=0, cooldown=1,
                              message=f"#{i} Incorrect API key provided: {KEYS[0]} at /v1?key=AIzaSECRET&x=1"
                                      + "x" * 500)
     fail(state, ch, 401, key_index=0)
@@ -180,5 +181,5 @@ def test_snapshot_lists_every_configured_channel_and_live_cooldowns() -> None:
     assert snap[1] | {"recent_errors": []} == {
         "name": "b", "type": "gemini", "enabled": False, "priority": 0, "weight": 1,
         "keys": {"total": 1, "usable": 1, "set_aside": []}, "cooldowns": [], "latency_ms": None,
-        "successes": 0, "failures": 0, "recent_errors": []}
+        "successes": 0, "failures": 0, "last_success": None, "recent_errors": []}
     assert state.snapshot([a], NOW + 10)["channels"][0]["cooldowns"] == []

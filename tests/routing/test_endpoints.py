@@ -35,7 +35,7 @@ from .builders import make_channel
      "https://generativelanguage.googleapis.com/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
     ("gemini", "https://g.example", "embeddings", {"model": "models/text-embedding-004"},
      "https://g.example/v1beta/models/text-embedding-004:embedContent"),
-    ("gemini", "https://g.example", "embeddings", {"model": "e", "gemini_method": "batchEmbedContents"},
+    ("gemini", "https://g.example", "embeddings", {"model": "e", "method": "batchEmbedContents"},
      "https://g.example/v1beta/models/e:batchEmbedContents"),
     ("gemini", "https://g.example", "count_tokens", {"model": "m"},
      "https://g.example/v1beta/models/m:countTokens"),
@@ -66,24 +66,26 @@ def test_openai_headers() -> None:
                        "Authorization": "Bearer sk-secret"}
 
 
-def test_anthropic_headers_carry_version_and_the_callers_beta_only() -> None:
+def test_anthropic_headers_carry_the_channels_version_and_the_callers_beta() -> None:
     channel = make_channel("c", ["*"], type="anthropic", anthropic_version="2023-06-01",
                            headers={"content-type": "application/json; charset=utf-8"})
     headers = upstream_headers(channel, SecretStr("sk-ant-secret"),
-                               anthropic_beta="prompt-caching-2024-07-31")
+                               {"anthropic-beta": "prompt-caching-2024-07-31", "anthropic-version": "x"})
     assert headers == {"Accept": "application/json", "User-Agent": "gateway/0.1",
-                       "anthropic-version": "2023-06-01", "anthropic-beta": "prompt-caching-2024-07-31",
-                       "content-type": "application/json; charset=utf-8", "x-api-key": "sk-ant-secret"}
+                       "anthropic-beta": "prompt-caching-2024-07-31",
+                       "content-type": "application/json; charset=utf-8",
+                       "anthropic-version": "2023-06-01", "x-api-key": "sk-ant-secret"}
 
 
 def test_gemini_key_goes_in_a_header_never_the_url() -> None:
     channel = make_channel("c", ["*"], type="gemini", base_url="https://g.example")
-    headers = upstream_headers(channel, SecretStr("AIzaSecret"), extra={"X-Goog-Api-Key": "caller's"})
+    headers = upstream_headers(channel, SecretStr("AIzaSecret"), {"X-Goog-Api-Key": "caller's"})
     assert headers["x-goog-api-key"] == "AIzaSecret"
     assert "X-Goog-Api-Key" not in headers and "Authorization" not in headers
     assert "AIzaSecret" not in upstream_url(channel, "chat", model="m", stream=True)
 
 
-def test_keyless_channel_sends_no_credential() -> None:
-    headers = upstream_headers(make_channel("c", ["*"], keys=[]), None)
-    assert {h.lower() for h in headers} == {"content-type", "accept", "user-agent"}
+def test_keyless_channel_sends_no_credential_but_its_own_headers() -> None:
+    headers = upstream_headers(make_channel("c", ["*"], keys=[]), None, {"Authorization": "Bearer caller"})
+    assert headers == {"Content-Type": "application/json", "Accept": "application/json",
+                       "User-Agent": "gateway/0.1", "Authorization": "Bearer caller"}

@@ -86,8 +86,10 @@ CASES = [
          setup=[cool("glob-short", "gpt-4o")]),
     Case("cooling one of two", ["exact", "glob-long"], "gpt-4o", Verdict.OK, ["glob-long"],
          setup=[cool("exact", "gpt-4o")]),
-    Case("cooldown keyed by the upstream model", ["mapped"], "gpt-4", Verdict.UNAVAILABLE,
-         setup=[cool("mapped", "gpt-4o")]),
+    Case("cooldown keyed by the requested model", ["mapped"], "gpt-4", Verdict.UNAVAILABLE,
+         setup=[cool("mapped", "gpt-4")]),
+    Case("a cooled upstream name does not cool the requested one", ["mapped"], "gpt-4", Verdict.OK,
+         ["mapped"], setup=[cool("mapped", "gpt-4o")]),
     Case("all keys set aside -> unavailable", ["two-keys"], "gpt-4o", Verdict.UNAVAILABLE,
          setup=[keys_out("two-keys")]),
     Case("forced picks one and only one", ["exact", "catchall"], "gpt-4o", Verdict.OK, ["catchall"],
@@ -124,8 +126,10 @@ def test_candidates(case: Case) -> None:
     assert selection.verdict is case.verdict, selection.message
     for seed in range(5):  # every expected order here is forced by tiers, whatever the rng
         assert [c.channel.name for c in selection.ordered(random.Random(seed))] == case.expect
+        plain = routing.order(selection.channels, random.Random(seed), model=case.model)
+        assert [c.name for c in plain] == case.expect
     assert selection.forced == ("forced" in case.kwargs)
-    error = selection.error()
+    error = selection.error
     status = {Verdict.OK: None, Verdict.NO_CHANNEL: 404, Verdict.UNKNOWN_CHANNEL: 404,
               Verdict.UNAVAILABLE: 503}[case.verdict]
     assert (error.http_status if error else None) == status

@@ -160,7 +160,7 @@ async def test_idle_timeout_mid_body(server: TestServer, upstream: Upstream) -> 
             async for chunk in resp.iter_chunks():
                 chunks.append(chunk)
     finally:
-        await resp.release()
+        resp.release()
     assert resp.status == 200 and chunks == [b"first"]
     assert info.value.phase == "idle" and 0.25 < time.monotonic() - started < 2.0
 
@@ -266,9 +266,14 @@ async def test_retired_session_closes_after_its_last_response(server: TestServer
         assert upstream.stats() == [{"proxy": proxy.url, "in_flight": 1, "retired": True}]
         assert not session.closed
         assert [c async for c in _first(resp)] == [b"first"]  # still readable
-        await resp.release()
-        await resp.release()  # idempotent
-        assert session.closed and upstream.stats() == []
+        resp.release()
+        resp.release()  # idempotent
+        assert upstream.stats() == []
+        for _ in range(50):
+            if session.closed:
+                break
+            await asyncio.sleep(0.01)
+        assert session.closed
         # Configured again later: a fresh session.
         status, _ = await get_json(upstream, ch, url(server, "/echo"))
         assert status == 200 and len(proxy.tunnels) == 2
@@ -286,3 +291,23 @@ async def test_close_closes_every_session(server: TestServer) -> None:
     session = owner._pools[None].session
     await owner.close()
     assert session.closed and owner.stats() == []
+
+
+async def test_a_cancelled_send_frees_its_slot(server: TestServer, upstream: Upstream) -> None:
+    task = asyncio.create_task(upstream.send(channel(first_byte=5), method="GET",
+                                             url=url(server, "/stall-headers"), headers={}))
+    await asyncio.sleep(0.1)
+    assert upstream.stats()[0]["in_flight"] == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert upstream.stats()[0]["in_flight"] == 0
+
+
+async def test_close_is_a_synchronous_alias_of_release(server: TestServer, upstream: Upstream) -> None:
+    resp = await upstream.send(channel(), method="GET", url=url(server, "/stall-body"), headers={})
+    try:
+        assert upstream.stats()[0]["in_flight"] == 1
+    finally:
+        resp.close()
+    assert upstream.stats()[0]["in_flight"] == 0
