@@ -168,7 +168,7 @@ class Upstream:
             # aiohttp sends proxy_headers only on CONNECT (https upstreams); a plain-http upstream is
             # requested from the proxy directly, so its credentials ride on that request.
             extra = {"proxy": pool.proxy, "proxy_headers": pool.proxy_headers}
-            if pool.proxy_headers and url.startswith("http://"):
+            if pool.proxy_headers and url.lower().startswith("http://"):
                 headers = {**headers, **pool.proxy_headers}
         pool.in_flight += 1
         started = time.monotonic()
@@ -188,8 +188,8 @@ class Upstream:
             resp.release()
             self._finished(pool)
             raise UpstreamRedirect(channel.name, resp.status)
-        # From here on our own per-read timer measures idleness; aiohttp's would also count the time
-        # the caller takes to consume what is already buffered.
+        # aiohttp has one sock_read for headers and body alike; the body's limit is `idle`, which
+        # iter_chunks enforces per read, so aiohttp's first_byte timer is switched off here.
         connection = resp.connection
         if connection is not None and connection.protocol is not None:
             connection.protocol.read_timeout = None
