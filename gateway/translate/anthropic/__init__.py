@@ -1,0 +1,1 @@
+"""Anthropic adapter: requests, responses and streams to and from the neutral model."""

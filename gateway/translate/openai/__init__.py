@@ -1,0 +1,1 @@
+"""OpenAI adapter: requests, responses and streams to and from the neutral model."""
