@@ -78,6 +78,7 @@ class FakeUpstream(ABC):
         self.url = ""  # set by run_fake / the fixtures once listening
         self.rng = random.Random(seed)
         self._closing = asyncio.Event()
+        self._arrivals = asyncio.Condition()
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         self.app[FAKE] = self
         self.app.on_shutdown.append(self._on_shutdown)
@@ -109,6 +110,12 @@ class FakeUpstream(ABC):
     def identity_headers(self) -> dict[str, str]:
         """Headers the real API adds to every answer (request ids, rate limits, CDN noise)."""
         return {}
+
+    async def wait_for_requests(self, count: int) -> list[RecordedRequest]:
+        """Wait until `count` requests in all have arrived (bound it with `asyncio.timeout`)."""
+        async with self._arrivals:
+            await self._arrivals.wait_for(lambda: len(self.requests) >= count)
+        return self.requests[:count]
 
     # ---- helpers for provider handlers
     def random_id(self, length: int, alphabet: str = string.ascii_letters + string.digits) -> str:
@@ -287,6 +294,8 @@ class FakeUpstream(ABC):
         )
         self.requests.append(record)
         request[RECORD] = record
+        async with self._arrivals:
+            self._arrivals.notify_all()
         try:
             if behaviour.stall_before_headers:
                 await self.stall(request, behaviour.stall_before_headers)
@@ -294,11 +303,11 @@ class FakeUpstream(ABC):
                 redirect = web.Response(status=302, headers={"Location": behaviour.redirect_to})
                 self.decorate(redirect, behaviour)
                 return redirect
+            answer: web.StreamResponse
             if request.match_info.http_exception is not None:
                 answer = self.not_found(request)
-                self.decorate(answer, behaviour)
-                return answer
-            answer = self.authenticate(request) or await handler(request)
+            else:
+                answer = self.authenticate(request) or await handler(request)
             if not answer.prepared:  # streamed answers were decorated before their headers went out
                 self.decorate(answer, behaviour)
             return answer

@@ -62,7 +62,7 @@ def check_chat(body: Mapping[str, Any]) -> Problem | None:
             "messages",
             "empty_array",
         )
-    found = _check_messages(messages)
+    found = _check_messages(messages) or _check_reasoning_model(body)
     if found is not None:
         return found
     if "stream_options" in body and body.get("stream_options") is not None and not body.get("stream"):
@@ -86,6 +86,30 @@ def check_chat(body: Mapping[str, Any]) -> Problem | None:
             "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
             "tool_choice",
             None,
+        )
+    return None
+
+
+def _check_reasoning_model(body: Mapping[str, Any]) -> Problem | None:
+    """o-series models refuse `max_tokens` and any sampling temperature but the default."""
+    if not re.match(r"^o\d", str(body.get("model"))):
+        return None
+    if "max_tokens" in body:
+        return problem(
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
+        )
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        return problem(
+            400,
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+            "Only the default (1) value is supported.",
+            "temperature",
+            "unsupported_value",
         )
     return None
 

@@ -14,8 +14,8 @@ import pytest_asyncio
 
 from tests.fakes import DEFAULT_TEXT, OpenAIFake, Tokens, ToolCall
 
-USER = [{"role": "user", "content": "Say hello."}]
-WEATHER_TOOL = [
+USER: Any = [{"role": "user", "content": "Say hello."}]
+WEATHER_TOOL: Any = [
     {
         "type": "function",
         "function": {
@@ -109,8 +109,10 @@ async def test_tool_calls_non_stream_and_stream(fake_openai: OpenAIFake, sdk: op
     whole = await sdk.chat.completions.create(model="gpt-4o-mini", messages=USER, tools=WEATHER_TOOL)
     made = whole.choices[0].message.tool_calls
     assert whole.choices[0].finish_reason == "tool_calls" and whole.choices[0].message.content is None
-    assert made and made[0].id == "call_abc" and made[0].function.name == "get_weather"
-    assert json.loads(made[0].function.arguments) == {"city": "Paris"}
+    assert made and made[0].type == "function" and made[0].id == "call_abc"
+    assert made[0].function.name == "get_weather" and json.loads(made[0].function.arguments) == {
+        "city": "Paris"
+    }
     stream = await sdk.chat.completions.create(
         model="gpt-4o-mini", messages=USER, tools=WEATHER_TOOL, stream=True
     )
@@ -251,6 +253,10 @@ async def test_validation_matches_the_real_api(fake_openai: OpenAIFake) -> None:
         {"model": "gpt-4o", "messages": USER, "stream_options": {"include_usage": True}},
     )
     assert options[0] == 400 and json.loads(options[2])["error"]["param"] == "stream_options"
+    reasoning = await raw_post(
+        fake_openai, "/v1/chat/completions", {"model": "o3-mini", "messages": USER, "max_tokens": 10}
+    )
+    assert reasoning[0] == 400 and json.loads(reasoning[2])["error"]["code"] == "unsupported_parameter"
     wrong_kind = await raw_post(fake_openai, "/v1/completions", {"model": "gpt-4o", "prompt": "x"})
     assert wrong_kind[0] == 404
     unknown = await raw_post(fake_openai, "/v1/files", {})
