@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.protocols import Protocol
+from gateway.protocols.sse import Event
 
 # kind -> (status, openai type, openai code, anthropic type, gemini status)
 _KINDS: dict[str, tuple[int, str, str | None, str, str]] = {
@@ -82,3 +84,11 @@ def error_headers(err: GatewayError) -> dict[str, str]:
     if err.kind == "insufficient_quota":
         headers["x-should-retry"] = "false"
     return headers
+
+
+def stream_error_event(protocol: Protocol, err: GatewayError) -> Event:
+    """The event that ends a stream with `err` in `protocol` (no [DONE] follows it for OpenAI)."""
+    body = error_body(protocol, err)
+    if protocol is Protocol.ANTHROPIC:
+        return Event(data=json.dumps(body), event="error")
+    return Event(data=json.dumps(body))

@@ -1,0 +1,95 @@
+"""The `gateway` command: serve, check a config, and small key helpers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+from gateway.config import ConfigError, load_config
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+def _config_path(given: str | None) -> str:
+    return given or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = _config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        print(f"{path}: invalid configuration", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"{path}: {err.strerror}", file=sys.stderr)
+        return 1
+    print(f"{path}: ok ({len(config.channels)} channels, {len(config.tokens)} tokens)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.server import serve
+
+    path = _config_path(args.config)
+    try:
+        load_config(path)
+    except ConfigError as err:
+        print(f"{path}: invalid configuration, not starting", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"{path}: {err.strerror}", file=sys.stderr)
+        return 1
+    return asyncio.run(serve(path, host=args.host, port=args.port, demo_port=args.demo_upstream))
+
+
+def cmd_hash_key(args: argparse.Namespace) -> int:
+    print(hashlib.sha256(args.key.encode()).hexdigest())
+    return 0
+
+
+def cmd_new_key(args: argparse.Namespace) -> int:
+    key = "sk-" + secrets.token_urlsafe(32)
+    print(f"key:        {key}")
+    print(f"key_sha256: {hashlib.sha256(key.encode()).hexdigest()}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gateway", description="A self-hosted LLM API gateway.")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("-c", "--config", help=f"YAML file (default $GATEWAY_CONFIG or {DEFAULT_CONFIG})")
+    serve.add_argument("--host", help="override server.host")
+    serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument("--demo-upstream", type=int, metavar="PORT",
+                       help="also run the local demo upstream on 127.0.0.1:PORT")
+    serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check", help="validate a config file and list every problem")
+    check.add_argument("-c", "--config", help="YAML file")
+    check.set_defaults(func=cmd_check)
+    hash_key = sub.add_parser("hash-key", help="print the key_sha256 of a key")
+    hash_key.add_argument("key")
+    hash_key.set_defaults(func=cmd_hash_key)
+    new_key = sub.add_parser("new-key", help="make a fresh key and print it with its key_sha256")
+    new_key.set_defaults(func=cmd_new_key)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

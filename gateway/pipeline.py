@@ -1,0 +1,413 @@
+"""The life of one call: admit, hold, try channels in order, relay the reply, settle once, log once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gateway import exchange, pricing, routing
+from gateway.call import SERVED_BY, Call, Endpoint
+from gateway.config.models import Channel, GatewayConfig, Price
+from gateway.endpoints import upstream_headers, upstream_url
+from gateway.ledger.base import LedgerUnavailable, LogRow, Outcome, QuotaExceeded
+from gateway.protocols import Protocol as Wire
+from gateway.protocols import Usage, estimate
+from gateway.protocols.errors import GatewayError, stream_error_event
+from gateway.protocols.sse import Decoder, Event, SSEError, encode
+from gateway.routing import Candidate
+from gateway.runtime import Runtime
+from gateway.translate.base import StreamRelay
+from gateway.upstream import UpstreamError, UpstreamResponse, UpstreamTimeout
+
+RETRIABLE = frozenset({408, 429, 500, 502, 503, 504, 529})
+MAX_JSON_REPLY = 64 * 1024 * 1024
+
+
+class ClientGone(Exception):
+    """The caller closed the connection while we were writing to it."""
+
+
+class Responder(Protocol):
+    """How the pipeline answers the caller; the web layer implements it over aiohttp."""
+
+    async def send_json(self, status: int, body: bytes, headers: dict[str, str]) -> None: ...
+
+    async def start_stream(self, status: int, headers: dict[str, str]) -> None: ...
+
+    async def write(self, data: bytes) -> None:
+        """Raises ClientGone once the caller has gone."""
+
+    async def finish(self) -> None: ...
+
+
+class _Retry(Exception):
+    """This channel failed in a way the next candidate may not; nothing reached the caller."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(slots=True)
+class Admission:
+    price: Price
+    candidates: list[Candidate]
+    prompt_tokens: int  # the estimate the hold was taken on
+    hold: int
+
+
+class Settlement:
+    """Closes a call's hold exactly once: settled at cost, or released; always with its log row."""
+
+    def __init__(self, rt: Runtime, config: GatewayConfig, call: Call, row: LogRow, admission: Admission):
+        self.rt, self.config, self.call, self.row, self.admission = rt, config, call, row, admission
+        self.done = False
+
+    async def settle(self, usage: Usage, channel: Channel, *, outcome: Outcome, status: int) -> None:
+        if self.done:
+            return
+        self.done = True
+        usage, clamped = usage.clamped()
+        multiplier = channel.multiplier * self.config.group(self.call.token.group).multiplier
+        charge = pricing.cost(self.admission.price, usage, quota_per_usd=self.config.billing.quota_per_usd,
+                              multiplier=multiplier)
+        row = self.row
+        row.outcome, row.status, row.quota = outcome, status, charge
+        row.prompt_tokens, row.completion_tokens = usage.prompt, usage.completion
+        row.cached_tokens, row.cache_write_tokens = usage.cached, usage.cache_write
+        row.reasoning_tokens, row.usage_estimated = usage.reasoning, not usage.reported
+        flags = [f for f in (row.flags,) if f]
+        if clamped:
+            flags.append("usage_clamped")
+        if charge > self.admission.hold:
+            flags.append("over_hold")
+        row.flags = ",".join(flags)
+        self._finish_times()
+        await _shielded(self.rt.ledger.settle(row))
+        if clamped:
+            self.rt.log.warning("usage_clamped", channel=channel.name, model=self.call.model)
+
+    async def release(self, status: int, error: str, *, outcome: Outcome = Outcome.ERROR) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.row.outcome, self.row.status, self.row.error, self.row.quota = outcome, status, error, 0
+        self._finish_times()
+        await _shielded(self.rt.ledger.release(self.row))
+
+    def _finish_times(self) -> None:
+        self.row.request_time_ms = int((time.monotonic() - self.call.started) * 1000)
+
+
+async def _shielded(write: Any) -> Any:
+    """Ledger writes complete even when the handler is cancelled (a vanished caller)."""
+    return await asyncio.shield(write)
+
+
+def new_row(call: Call) -> LogRow:
+    return LogRow(request_id=call.request_id, token=call.token.name, model=call.model, time=call.arrived,
+                  protocol=call.door.value, endpoint=call.endpoint.value, stream=call.stream,
+                  client_ip=call.client_ip)
+
+
+def admit(rt: Runtime, config: GatewayConfig, call: Call) -> Admission:
+    """Price, candidates and hold size for `call`, or the GatewayError that refuses it."""
+    price = pricing.price_for(config.pricing, call.model)
+    now = rt.clock()
+    for event in rt.channels.expire(now):
+        rt.log.info(event.name, **event.fields)
+    selection = routing.candidates(config, model=call.model, group=call.token.group, state=rt.channels,
+                                   now=now, forced=call.forced_channel, excluded=call.excluded_channel,
+                                   types=SERVED_BY[call.endpoint])
+    if selection.error is not None:
+        raise selection.error
+    if price is None:
+        raise GatewayError("invalid_request", f"no price configured for model {call.model}", param="model")
+    prompt_tokens = estimate.estimate_prompt_tokens(call.door, call.body)
+    max_out = call.max_output_tokens
+    if max_out is None:
+        max_out = config.billing.hold_output_tokens
+    if call.endpoint is Endpoint.EMBEDDINGS:
+        max_out = 0
+    multiplier = max(c.multiplier for c in selection.channels) * config.group(call.token.group).multiplier
+    hold = pricing.hold_amount(price, prompt_tokens=prompt_tokens, max_output_tokens=max_out,
+                               quota_per_usd=config.billing.quota_per_usd, multiplier=multiplier,
+                               choices=call.choices)
+    return Admission(price=price, candidates=selection.ordered(rt.rng), prompt_tokens=prompt_tokens,
+                     hold=hold)
+
+
+async def handle(rt: Runtime, call: Call, out: Responder) -> None:
+    """Serve `call`. Raises GatewayError when the caller must get an error and nothing was sent yet."""
+    rt.call_started()
+    try:
+        await _handle(rt, call, out)
+    finally:
+        rt.call_ended()
+
+
+async def _handle(rt: Runtime, call: Call, out: Responder) -> None:
+    config = rt.config  # this call's snapshot, whatever a reload does meanwhile
+    row = new_row(call)
+    try:
+        admission = admit(rt, config, call)
+        await rt.ledger.hold(call.request_id, call.token.name, call.token.grant, admission.hold)
+    except QuotaExceeded:
+        err = GatewayError("insufficient_quota",
+                           "You exceeded your current quota: this key has not enough quota left for the "
+                           "request.")
+        await _refuse(rt, row, err)
+        raise err from None
+    except LedgerUnavailable:
+        raise GatewayError("unavailable", "the quota ledger is unavailable; try again later") from None
+    except GatewayError as err:
+        await _refuse(rt, row, err)
+        raise
+    settlement = Settlement(rt, config, call, row, admission)
+    try:
+        await _try_channels(rt, config, call, admission, settlement, out)
+    except GatewayError as err:
+        await settlement.release(err.http_status, err.message)
+        raise
+    finally:
+        if not settlement.done:  # cancelled or an unexpected error: never leave a hold open
+            await settlement.release(499 if row.first_byte_ms is None else row.status or 500,
+                                     "call ended before settling", outcome=Outcome.CANCELLED)
+
+
+async def _refuse(rt: Runtime, row: LogRow, err: GatewayError) -> None:
+    row.status, row.outcome, row.error = err.http_status, Outcome.ERROR, err.message
+    try:
+        await _shielded(rt.ledger.log(row))
+    except LedgerUnavailable:
+        rt.log.error("ledger_unavailable", request_id=row.request_id)
+
+
+async def _try_channels(rt: Runtime, config: GatewayConfig, call: Call, admission: Admission,
+                        settlement: Settlement, out: Responder) -> None:
+    tries = 1 if call.forced_channel is not None else config.routing.retries + 1
+    last: GatewayError | None = None
+    for attempt, candidate in enumerate(admission.candidates[:tries], start=1):
+        channel = candidate.channel
+        settlement.row.attempts = attempt
+        settlement.row.channel = channel.name
+        try:
+            await _attempt(rt, config, call, admission, settlement, candidate, out)
+            return
+        except _Retry as retry:
+            last = retry.error
+            rt.log.info("upstream_failed", channel=channel.name, model=call.model, attempt=attempt,
+                        status=retry.error.http_status, error=retry.error.message)
+    raise last or GatewayError("unavailable", f"no channel could serve model {call.model}")
+
+
+async def _attempt(rt: Runtime, config: GatewayConfig, call: Call, admission: Admission,
+                   settlement: Settlement, candidate: Candidate, out: Responder) -> None:
+    channel = candidate.channel
+    key = rt.channels.next_key(channel, rt.clock())
+    if key is None:
+        raise _Retry(GatewayError("unavailable", f"channel {channel.name} has no usable key"))
+    key_index, secret = key
+    upstream_model = candidate.upstream_model
+    settlement.row.upstream_model = upstream_model
+    plan = exchange.plan(call, channel.type, upstream_model=upstream_model,
+                         default_max_tokens=config.billing.hold_output_tokens)
+    url = upstream_url(channel, plan.endpoint.value, model=upstream_model, stream=plan.stream,
+                       version=plan.version, method=plan.gemini_method)
+    headers = upstream_headers(channel, secret, call.passthrough_headers, stream=plan.stream)
+    sent_at = time.monotonic()
+    try:
+        resp = await rt.upstream.send(channel, method="POST", url=url, headers=headers, body=plan.body)
+    except UpstreamTimeout as exc:
+        _failed(rt, channel, call, None, str(exc))
+        raise _Retry(GatewayError("timeout", f"channel {channel.name}: {exc}")) from None
+    except UpstreamError as exc:
+        _failed(rt, channel, call, None, str(exc))
+        raise _Retry(GatewayError("bad_gateway", f"channel {channel.name}: {exc}")) from None
+    try:
+        if resp.status >= 300:
+            await _upstream_error(rt, call, channel, key_index, resp)
+        for event in rt.channels.record_success(channel, call.model, now=rt.clock(),
+                                                latency=time.monotonic() - sent_at):
+            rt.log.info(event.name, **event.fields)
+        headers_out = {"x-gateway-channel-attempts": str(settlement.row.attempts)}
+        if plan.dropped:
+            headers_out["x-gateway-dropped"] = ",".join(sorted(set(plan.dropped)))
+        if plan.stream:
+            await _relay_stream(rt, call, admission, settlement, channel, plan, resp, out, headers_out)
+        else:
+            await _relay_json(call, admission, settlement, channel, plan, resp, out, headers_out)
+    finally:
+        resp.close()
+
+
+def _failed(rt: Runtime, channel: Channel, call: Call, status: int | None, message: str, *,
+            key_index: int | None = None, headers: Any = None) -> None:
+    """Tell the channel state an attempt failed (it cools the pair or sets the key aside) and log it."""
+    events = rt.channels.record_failure(
+        channel, call.model, now=rt.clock(), status=status, cooldown=rt.config.routing.cooldown_seconds,
+        message=message, key_index=key_index,
+        retry_after=headers.get("retry-after") if headers is not None else None,
+        retry_after_ms=headers.get("retry-after-ms") if headers is not None else None)
+    for event in events:
+        rt.log.warning(event.name, **event.fields)
+
+
+async def _upstream_error(rt: Runtime, call: Call, channel: Channel, key_index: int | None,
+                          resp: UpstreamResponse) -> None:
+    """Decide what an upstream error status means: fail over, or tell the caller. Always raises."""
+    status = resp.status
+    try:
+        body = await resp.read_all(1024 * 1024)
+    except UpstreamError:
+        body = b""
+    message = _upstream_message(channel.type, status, body)
+    if status in (401, 403):
+        _failed(rt, channel, call, status, message, key_index=key_index)
+        raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} rejected its credentials"))
+    if 300 <= status < 400:
+        _failed(rt, channel, call, None, "redirect")
+        raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} answered with a redirect"))
+    if status in RETRIABLE or status >= 500:
+        _failed(rt, channel, call, status, message, headers=resp.headers)
+        kind = {429: "rate_limited", 504: "timeout", 408: "timeout"}.get(status, "bad_gateway")
+        if status in (503, 529):
+            kind = "unavailable"
+        raise _Retry(GatewayError(kind, f"channel {channel.name}: {message}"))
+    raise GatewayError.from_upstream_status(status, message)
+
+
+def _upstream_message(channel_type: Wire, status: int, body: bytes) -> str:
+    from gateway.protocols import anthropic, gemini, openai
+
+    module = {Wire.OPENAI: openai, Wire.ANTHROPIC: anthropic, Wire.GEMINI: gemini}[channel_type]
+    return str(module.error_message(status, body))
+
+
+def _estimated(admission: Admission, output_chars: int, reported: Usage | None, finished: bool) -> Usage:
+    """Usage to bill: what the upstream reported, topped up from relayed text when it stopped early."""
+    counted = estimate.tokens_from_chars(output_chars)
+    if reported is None or not reported.reported:
+        return Usage(prompt=admission.prompt_tokens, completion=counted, reported=False)
+    if not finished and counted > reported.completion:
+        reported.completion = counted
+    return reported
+
+
+async def _relay_json(call: Call, admission: Admission, settlement: Settlement, channel: Channel,
+                      plan: exchange.Plan, resp: UpstreamResponse, out: Responder,
+                      headers: dict[str, str]) -> None:
+    try:
+        raw = await resp.read_all(MAX_JSON_REPLY)
+        reply = json.loads(raw)
+    except (UpstreamError, ValueError) as exc:
+        raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} sent an unreadable reply: "
+                                                  f"{type(exc).__name__}")) from None
+    if not isinstance(reply, dict):
+        raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} sent a non-object reply"))
+    assert plan.convert is not None
+    body, usage, dropped = plan.convert(reply)
+    if dropped:
+        names = set(headers.get("x-gateway-dropped", "").split(",")) | set(dropped)
+        headers["x-gateway-dropped"] = ",".join(sorted(n for n in names if n))
+    payload = raw if body is None else exchange.dumps(body)
+    headers["content-type"] = "application/json"
+    settlement.row.first_byte_ms = int((time.monotonic() - call.started) * 1000)
+    with contextlib.suppress(ClientGone):  # the upstream did the work: it is billed all the same
+        await out.send_json(resp.status, payload, headers)
+    await settlement.settle(_estimated(admission, 0, usage, True), channel, outcome=Outcome.OK,
+                            status=resp.status)
+
+
+class _Framer:
+    """Caller-side framing: SSE for everyone, a streamed JSON array for Gemini without alt=sse."""
+
+    def __init__(self, array: bool) -> None:
+        self.array = array
+        self.count = 0
+
+    def frame(self, event: Event) -> bytes:
+        if not self.array:
+            return encode(event)
+        prefix = b"[" if self.count == 0 else b",\r\n"
+        self.count += 1
+        return prefix + event.data.encode()
+
+    def close(self) -> bytes:
+        if not self.array:
+            return b""
+        return b"]" if self.count else b"[]"
+
+
+async def _relay_stream(rt: Runtime, call: Call, admission: Admission, settlement: Settlement,
+                        channel: Channel, plan: exchange.Plan, resp: UpstreamResponse, out: Responder,
+                        headers: dict[str, str]) -> None:
+    assert plan.new_relay is not None
+    relay: StreamRelay = plan.new_relay()
+    decoder = Decoder()
+    framer = _Framer(array=call.door is Wire.GEMINI and not call.gemini_sse)
+    headers["content-type"] = "application/json" if framer.array else "text/event-stream; charset=utf-8"
+    headers["cache-control"] = "no-cache"
+    started = False
+    row = settlement.row
+
+    async def send(events: list[Event]) -> None:
+        nonlocal started
+        if not events:
+            return
+        data = b"".join(framer.frame(e) for e in events)
+        if not started:
+            if relay.failure is not None:  # an error before any output: let the next channel try
+                failure = relay.failure
+                raise _Retry(GatewayError.from_upstream_status(failure.status, failure.message))
+            await out.start_stream(200, headers)
+            started = True
+            row.first_byte_ms = int((time.monotonic() - call.started) * 1000)
+        await out.write(data)
+
+    outcome, status, error = Outcome.OK, 200, ""
+    try:
+        async for chunk in resp.iter_chunks():
+            for event in decoder.feed(chunk):
+                await send(relay.feed(event))
+        for event in decoder.flush():
+            await send(relay.feed(event))
+        if not relay.finished and not started:
+            raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} ended the stream early"))
+        await send(relay.flush())
+        if not started:
+            await out.start_stream(200, headers)
+            started = True
+        tail = framer.close()
+        if tail:
+            await out.write(tail)
+        await out.finish()
+        if relay.failure is not None:
+            outcome, error = Outcome.ERROR, relay.failure.message
+    except ClientGone:
+        outcome, status, error = Outcome.CANCELLED, 499, "client closed the stream"
+    except (UpstreamError, SSEError) as exc:
+        if not started:
+            _failed(rt, channel, call, None, str(exc))
+            kind = "timeout" if isinstance(exc, UpstreamTimeout) else "bad_gateway"
+            raise _Retry(GatewayError(kind, f"channel {channel.name}: {exc}")) from None
+        outcome, error = Outcome.ERROR, f"upstream stream failed: {exc}"
+        err = GatewayError("bad_gateway", f"the upstream stream failed: {exc}")
+        try:
+            await out.write(framer.frame(stream_error_event(call.door, err)) + framer.close())
+            await out.finish()
+        except ClientGone:
+            pass
+    except asyncio.CancelledError:
+        outcome, status, error = Outcome.CANCELLED, 499, "client closed the stream"
+        row.error = error
+        await settlement.settle(_estimated(admission, relay.output_chars, relay.usage, False), channel,
+                                outcome=outcome, status=status)
+        raise
+    row.error = error
+    await settlement.settle(_estimated(admission, relay.output_chars, relay.usage, relay.finished),
+                            channel, outcome=outcome, status=status)
