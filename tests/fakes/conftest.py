@@ -1,4 +1,4 @@
-"""The fake-upstream fixtures, for the fakes' own tests."""
+"""The fake-upstream fixtures, imported so that tests/fakes also runs on its own."""
 
 from tests.fakes.fixtures import fake_anthropic, fake_gemini, fake_openai
 

@@ -1,5 +1,7 @@
-"""pytest fixtures that start each fake upstream on a loopback port: `fake_openai`, `fake_anthropic`,
-`fake_gemini`. Load with `pytest_plugins = ["tests.fakes.fixtures"]` in the root conftest, or import them."""
+"""pytest fixtures that start each fake upstream on a loopback port for one test.
+
+`fake_openai`, `fake_anthropic` and `fake_gemini` yield the running fake (`.url`, `.script`, `.requests`,
+`.keys`). Load them with `pytest_plugins = ["tests.fakes.fixtures"]` in the root conftest, or import them."""
 
 from __future__ import annotations
 

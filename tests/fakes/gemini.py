@@ -1,5 +1,6 @@
-"""A fake Gemini API (generativelanguage.googleapis.com): generate, stream (SSE and JSON array), count,
-embed and models, as strict as the real one."""
+"""A fake Gemini API: generate, stream (SSE and JSON array), count, embed and models, strict as the real one.
+
+It answers what generativelanguage.googleapis.com answers under `/{v1,v1beta,v1alpha}/models/...`."""
 
 from __future__ import annotations
 

@@ -97,6 +97,8 @@ class OpenAIFake(FakeUpstream):
         param: str | None = None,
     ) -> web.Response:
         error_type = kind or _STATUS_TYPES.get(status, "server_error")
+        if code is None and status == 429 and error_type == "requests":
+            code = "rate_limit_exceeded"
         body = {"error": {"message": message, "type": error_type, "param": param, "code": code}}
         response = web.json_response(body, status=status, dumps=_pretty)
         response.headers["x-request-id"] = self._request_id()

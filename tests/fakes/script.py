@@ -57,6 +57,7 @@ class Behaviour:
     """One call's scripted outcome. Stream faults count frames (SSE events, JSON array elements):
     `X_after=K` fires after K frames were written (0 = before the first). A non-stream body is one
     frame: faults at 0 cut it in half (drop/truncate), corrupt it (malformed) or pause mid-body (stall).
+    A Gemini JSON-array stream needs `error_event_after >= 1` (its error element follows a comma).
     """
 
     # the reply

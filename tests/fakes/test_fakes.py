@@ -115,6 +115,14 @@ async def test_caller_leaving_mid_stream_is_recorded(fake_openai: OpenAIFake) ->
     assert time.monotonic() - started < 1 and not fake_openai.requests[-1].completed
 
 
+async def test_chunk_delay_paces_every_frame(fake_openai: OpenAIFake) -> None:
+    fake_openai.script.reply(chunk_delay=0.05)
+    started = time.monotonic()
+    events, failure = await read_stream(fake_openai)
+    assert failure is None and events[-2:] == ["data: [DONE]", ""]
+    assert time.monotonic() - started >= 0.05 * (len(events) - 1)
+
+
 @pytest.mark.parametrize("reset", [False, True])
 async def test_drop_after_k_frames_breaks_the_body(fake_openai: OpenAIFake, reset: bool) -> None:
     fake_openai.script.reply(drop_after=3, reset=reset)
