@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -13,7 +14,7 @@ from gateway.ledger.base import Ledger
 from gateway.ledger.sqlite import SqliteLedger
 from gateway.runtime import Runtime
 from gateway.upstream import Upstream
-from gateway.web import admin, openai_door
+from gateway.web import admin, channels_api, openai_door
 from gateway.web.keys import RUNTIME
 from gateway.web.middleware import add_request_id, gateway_middleware
 
@@ -35,11 +36,14 @@ def secrets_of(config: GatewayConfig) -> list[str]:
 
 def create_app(config: GatewayConfig, *, ledger: Ledger | None = None,
                ledger_factory: Callable[[GatewayConfig], Ledger] | None = None,
-               configure_logging: bool = False) -> web.Application:
-    """The gateway as an aiohttp application. The ledger opens (and recovers holds) on startup."""
+               configure_logging: bool = False, log_stream: Any = None) -> web.Application:
+    """The gateway as an aiohttp application. The ledger opens (and recovers holds) on startup.
+
+    `configure_logging` sets up the process-wide JSON logs (to `log_stream`, default stderr).
+    """
     redactor = logs.Redactor(secrets_of(config))
     if configure_logging:
-        logs.configure(redactor)
+        logs.configure(redactor, stream=log_stream)
     the_ledger = ledger or (ledger_factory or _sqlite)(config)
     rt = Runtime(config=config, ledger=the_ledger, upstream=Upstream(), channels=ChannelState(),
                  redactor=redactor, log=logs.get_logger())
@@ -51,6 +55,7 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None,
     app.add_routes(openai_door.routes())
     app.add_routes(openai_door.model_routes())
     app.add_routes(admin.routes())
+    app.add_routes(channels_api.routes())
     return app
 
 
