@@ -317,10 +317,14 @@ async def _relay_json(call: Call, admission: Admission, settlement: Settlement, 
     payload = raw if body is None else exchange.dumps(body)
     headers["content-type"] = "application/json"
     settlement.row.first_byte_ms = int((time.monotonic() - call.started) * 1000)
-    with contextlib.suppress(ClientGone):  # the upstream did the work: it is billed all the same
-        await out.send_json(resp.status, payload, headers)
-    await settlement.settle(_estimated(admission, 0, usage, True), channel, outcome=Outcome.OK,
-                            status=resp.status)
+    usage_billed = _estimated(admission, 0, usage, True)
+    try:
+        with contextlib.suppress(ClientGone):  # the upstream did the work: it is billed all the same
+            await out.send_json(resp.status, payload, headers)
+    except asyncio.CancelledError:
+        await settlement.settle(usage_billed, channel, outcome=Outcome.CANCELLED, status=499)
+        raise
+    await settlement.settle(usage_billed, channel, outcome=Outcome.OK, status=resp.status)
 
 
 class _Framer:
@@ -376,9 +380,13 @@ async def _relay_stream(rt: Runtime, call: Call, admission: Admission, settlemen
                 await send(relay.feed(event))
         for event in decoder.flush():
             await send(relay.feed(event))
-        if not relay.finished and not started:
+        if relay.finished or relay.failure is not None:
+            await send(relay.flush())
+        elif not started:
             raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} ended the stream early"))
-        await send(relay.flush())
+        else:  # cut short without an error event: say so rather than fake a clean end
+            outcome, error = Outcome.ERROR, "the upstream ended the stream before finishing"
+            await send([stream_error_event(call.door, GatewayError("bad_gateway", error))])
         if not started:
             await out.start_stream(200, headers)
             started = True

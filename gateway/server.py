@@ -24,7 +24,7 @@ async def serve(path: str, *, host: str | None = None, port: int | None = None,
         await demo.setup()
         await web.TCPSite(demo, "127.0.0.1", demo_port).start()
         runners.append(demo)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True,
                            shutdown_timeout=config.server.shutdown_grace_seconds)
     await runner.setup()
     runners.insert(0, runner)

@@ -69,7 +69,7 @@ class Gateway:
 @asynccontextmanager
 async def running_gateway(config: GatewayConfig, **app_options: Any) -> AsyncIterator[Gateway]:
     app = create_app(config, **app_options)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True, shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
