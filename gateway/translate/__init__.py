@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 
-from gateway.protocols import Protocol
+from gateway.protocols import Protocol, passthrough
 from gateway.translate import embeddings as emb
 from gateway.translate.anthropic import request as anthropic_request
 from gateway.translate.anthropic import response as anthropic_response
@@ -24,7 +24,7 @@ from gateway.translate.neutral import ChatRequest, ChatResponse, Drops
 from gateway.translate.openai import request as openai_request
 from gateway.translate.openai import response as openai_response
 from gateway.translate.openai.stream import OpenAIDecoder, OpenAIEncoder
-from gateway.translate.relay import Decoder, Encoder, PassthroughRelay, TranslatingRelay
+from gateway.translate.relay import Decoder, Encoder, TranslatingRelay
 
 __all__ = ["StreamRelay", "Translated", "UpstreamFailure", "chat_request", "chat_response", "chat_stream",
            "embeddings_request", "embeddings_response", "error_response", "gemini_embed_method",
@@ -111,7 +111,9 @@ def chat_stream(door: Protocol, channel: Protocol, *, model: str, include_usage:
     end. `include_usage` is whether an OpenAI caller asked for the usage chunk. An upstream error
     event becomes the caller's error event (and sets `failure`); the stream ends there."""
     if door is channel:
-        return PassthroughRelay(_decoder(channel), drop_usage_chunk=door is OPENAI and not include_usage)
+        if door is OPENAI:
+            return passthrough.OpenAIPassthrough(strip_usage_chunk=not include_usage)
+        return passthrough.AnthropicPassthrough() if door is ANTHROPIC else passthrough.GeminiPassthrough()
     encoder: Encoder
     if door is OPENAI:
         encoder = OpenAIEncoder(model=model, created=created, include_usage=include_usage)
@@ -139,7 +141,8 @@ def embeddings_request(door: Protocol, channel: Protocol, body: Json, *, upstrea
 def embeddings_response(door: Protocol, channel: Protocol, body: Json, *, model: str,
                         caller_request: Json | None = None) -> Translated:
     """The upstream's embeddings reply as the caller's. `caller_request` (the caller's own body) tells
-    an OpenAI caller's encoding_format and a Gemini caller's single or batch method."""
+    an OpenAI caller's encoding_format (float when absent) and a Gemini caller's single or batch
+    method (guessed from the number of vectors when absent)."""
     caller = caller_request or {}
     if door is channel:
         return Translated(copy.deepcopy(body))
@@ -147,7 +150,8 @@ def embeddings_response(door: Protocol, channel: Protocol, body: Json, *, model:
     if door is OPENAI:
         fmt = str(caller.get("encoding_format") or "float")
         return Translated(emb.gemini_to_openai_response(body, model=model, encoding_format=fmt))
-    return Translated(emb.openai_to_gemini_response(body, batch="requests" in caller))
+    batch = "requests" in caller if caller_request is not None else None
+    return Translated(emb.openai_to_gemini_response(body, batch=batch))
 
 
 def gemini_embed_method(upstream_body: Json) -> str:

@@ -12,13 +12,14 @@ from gateway.translate.neutral import Drops, Json
 
 
 def gemini_method(upstream_body: Json) -> str:
-    """The Gemini method an upstream body is for: a list of requests goes to batchEmbedContents."""
+    """The Gemini method an upstream body is for (requests written here always go to the batch one)."""
     return "batchEmbedContents" if "requests" in upstream_body else "embedContent"
 
 
 # ---- OpenAI caller, Gemini channel ---------------------------------------------------------------
 
 def openai_to_gemini_request(body: Json, upstream_model: str, drops: Drops) -> Json:
+    """Always a batchEmbedContents body (one request per input), so one method serves str and list."""
     texts = _openai_inputs(body.get("input"))
     extra: Json = {}
     if isinstance(body.get("dimensions"), int):
@@ -26,8 +27,6 @@ def openai_to_gemini_request(body: Json, upstream_model: str, drops: Drops) -> J
     for key, value in body.items():
         if key not in ("input", "model", "dimensions", "encoding_format") and value is not None:
             drops.add(key)
-    if isinstance(body.get("input"), str):
-        return {"content": {"parts": [{"text": texts[0]}]}, **extra}
     return {"requests": [{"model": f"models/{upstream_model}", "content": {"parts": [{"text": t}]}, **extra}
                          for t in texts]}
 
@@ -84,10 +83,11 @@ def gemini_to_openai_request(body: Json, upstream_model: str, drops: Drops) -> J
     return out
 
 
-def openai_to_gemini_response(body: Json, *, batch: bool) -> Json:
+def openai_to_gemini_response(body: Json, *, batch: bool | None) -> Json:
+    """`batch`: whether the caller called batchEmbedContents; None guesses from the count."""
     vectors = [_vector(item.get("embedding")) for item in
                sorted(body.get("data") or [], key=lambda item: int(item.get("index", 0)))]
-    if batch:
+    if batch or (batch is None and len(vectors) != 1):
         return {"embeddings": [{"values": v} for v in vectors]}
     return {"embedding": {"values": vectors[0] if vectors else []}}
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from gateway.protocols import Protocol
 from gateway.protocols.errors import GatewayError, error_body
+from gateway.protocols.redact import MAX_MESSAGE_CHARS, find_message, generic_message, scrub_secrets
 from gateway.protocols.sse import Event
 from gateway.translate.neutral import Json
 from gateway.translate.wire import sse
@@ -26,12 +27,14 @@ GEMINI_STATUS_CODE = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_
 
 
 def read_error(proto: Protocol, body: Any, status: int | None = None) -> tuple[int, str]:
-    """(HTTP status, message) of an error body in `proto`'s shape; `status` wins when given."""
+    """(HTTP status, caller-safe message) of an error body in `proto`'s shape; `status` wins when
+    given. Secrets an upstream echoes in its message are scrubbed."""
+    found = find_message(body)
     err = body.get("error") if isinstance(body, dict) else None
     if not isinstance(err, dict):
-        text = err if isinstance(err, str) else "upstream error"
-        return status or 502, text
-    message = str(err.get("message") or "upstream error")
+        status = status or 502
+        return status, _safe(found, status)
+    message = _safe(found, status or 500)
     if status is not None:
         return status, message
     if proto is Protocol.GEMINI:
@@ -46,16 +49,27 @@ def read_error(proto: Protocol, body: Any, status: int | None = None) -> tuple[i
     return 500, message
 
 
+def _safe(message: str | None, status: int) -> str:
+    if not message or not message.strip():
+        return generic_message(status)
+    text = scrub_secrets(message.strip())
+    return text[:MAX_MESSAGE_CHARS] + "…" if len(text) > MAX_MESSAGE_CHARS else text
+
+
 def error_response(door: Protocol, channel: Protocol, status: int, body: Json) -> tuple[int, Json]:
     """An upstream error reply re-shaped into the caller's protocol, under the SPEC §7 type names."""
     status, message = read_error(channel, body, status)
+    if status == 529 and door is not Protocol.ANTHROPIC:
+        status = 503  # 529 is Anthropic's own "overloaded"; other protocols say 503
     err = GatewayError.from_upstream_status(status, message)
     return err.http_status, error_body(door, err)
 
 
 def stream_error_event(door: Protocol, status: int, message: str) -> list[Event]:
     """The caller protocol's mid-stream error event; the stream ends after it (no [DONE]/message_stop)."""
-    body = error_body(door, GatewayError.from_upstream_status(status, message))
+    if status == 529 and door is not Protocol.ANTHROPIC:
+        status = 503
+    body = error_body(door, GatewayError.from_upstream_status(status, _safe(message, status)))
     if door is Protocol.ANTHROPIC:
         return [sse(body, "error")]
     return [sse(body)]

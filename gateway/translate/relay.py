@@ -1,4 +1,4 @@
-"""The stream relays: a channel decoder and a door encoder joined, counting usage on the way."""
+"""The translating stream relay: a channel decoder and a door encoder joined, counting usage on the way."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class Encoder(Interface):
 
 
 class _Accounting:
-    """Usage, relayed characters, failure and end, as seen in the neutral events."""
+    """Usage, generated text (UTF-8 bytes, as the pass-through relays count it), failure and end."""
 
     def __init__(self) -> None:
         self.usage = Usage()
@@ -42,11 +42,11 @@ class _Accounting:
         if isinstance(event, UsageUpdate):
             self.usage = event.usage
         elif isinstance(event, TextDelta | ThinkingDelta):
-            self.output_chars += len(event.text)
+            self.output_chars += len(event.text.encode())
         elif isinstance(event, ToolCallDelta):
-            self.output_chars += len(event.arguments)
+            self.output_chars += len(event.arguments.encode())
         elif isinstance(event, ToolCallStart):
-            self.output_chars += len(event.name)
+            self.output_chars += len(event.name.encode())
         elif isinstance(event, Finish):
             self.finished = True
         elif isinstance(event, StreamError) and self.failure is None:
@@ -74,26 +74,3 @@ class TranslatingRelay(_Accounting):
             self._count(event)
             out.extend(self._encoder.encode(event))
         return out
-
-
-class PassthroughRelay(_Accounting):
-    """Same protocol both sides: events go out exactly as received, only read for accounting.
-    `drop_usage_chunk` hides OpenAI's usage-only chunk from callers that did not ask for it."""
-
-    def __init__(self, decoder: Decoder, *, drop_usage_chunk: bool = False) -> None:
-        super().__init__()
-        self._decoder = decoder
-        self._drop_usage_chunk = drop_usage_chunk
-
-    def feed(self, event: Event) -> list[Event]:
-        events = self._decoder.feed(event)
-        for neutral in events:
-            self._count(neutral)
-        if self._drop_usage_chunk and events and all(isinstance(e, UsageUpdate) for e in events):
-            return []
-        return [event]
-
-    def flush(self) -> list[Event]:
-        for neutral in self._decoder.flush():
-            self._count(neutral)
-        return []

@@ -109,6 +109,25 @@ def top_level_parameters(schema: Json | None, drops: Drops, where: str) -> Json 
     return converted
 
 
+def closed_objects(schema: Any) -> Any:
+    """`schema` with `additionalProperties: false` on every object that does not say otherwise, as
+    Anthropic's structured outputs require (its SDK closes objects the same way)."""
+    if isinstance(schema, list):
+        return [closed_objects(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in ("items", "anyOf", "oneOf", "allOf"):
+        if key in out:
+            out[key] = closed_objects(out[key])
+    for key in ("properties", "$defs", "definitions"):
+        if isinstance(out.get(key), dict):
+            out[key] = {name: closed_objects(sub) for name, sub in out[key].items()}
+    if (out.get("type") == "object" or "properties" in out) and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
 def from_gemini(schema: Any, drops: Drops, where: str) -> Json:
     """A Gemini Schema as JSON Schema (lower-case types, `nullable` as a "null" type)."""
     if not isinstance(schema, dict):

@@ -8,6 +8,7 @@ from gateway.protocols import Protocol
 from gateway.protocols.errors import GatewayError
 from gateway.translate import ids
 from gateway.translate import media as media_util
+from gateway.translate import schema as schema_util
 from gateway.translate.fields import door_name, read_sampling, write_sampling
 from gateway.translate.neutral import (
     ChatRequest,
@@ -225,7 +226,7 @@ def write_request(req: ChatRequest, door: Protocol, drops: Drops, *, model: str,
     if choice is not None:
         body["tool_choice"] = choice
     if req.response_format is not None and req.response_format.kind == "json_schema":
-        schema = req.response_format.schema or {}
+        schema = schema_util.closed_objects(req.response_format.schema or {})
         body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     if req.reasoning is not None:
         _write_thinking(req, body, door, drops, user_max=req.sampling.get("max_tokens"))
