@@ -45,11 +45,13 @@ class Responder(Protocol):
 
 
 class _Retry(Exception):
-    """This channel failed in a way the next candidate may not; nothing reached the caller."""
+    """This channel failed in a way the next candidate may not; nothing reached the caller.
+    `next_key`: the upstream refused the key only, and the channel has another one to try."""
 
-    def __init__(self, error: GatewayError) -> None:
+    def __init__(self, error: GatewayError, *, next_key: bool = False) -> None:
         super().__init__(error.message)
         self.error = error
+        self.next_key = next_key
 
 
 @dataclass(slots=True)
@@ -105,7 +107,16 @@ class Settlement:
 
 async def _shielded(write: Any) -> Any:
     """Ledger writes complete even when the handler is cancelled (a vanished caller)."""
-    return await asyncio.shield(write)
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # Let the write land before the cancellation goes on: until then the call still counts as in
+        # flight (`Runtime.idle`, shutdown), or its row could be lost with a ledger closed under it.
+        await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # retrieved: the cancellation is what propagates
+        raise
 
 
 def new_row(call: Call) -> LogRow:
@@ -191,17 +202,24 @@ async def _try_channels(rt: Runtime, config: GatewayConfig, call: Call, admissio
                         settlement: Settlement, out: Responder) -> None:
     tries = 1 if call.forced_channel is not None else config.routing.retries + 1
     last: GatewayError | None = None
-    for attempt, candidate in enumerate(admission.candidates[:tries], start=1):
+    attempt = 0
+    for candidate in admission.candidates[:tries]:
         channel = candidate.channel
-        settlement.row.attempts = attempt
-        settlement.row.channel = channel.name
-        try:
-            await _attempt(rt, config, call, admission, settlement, candidate, out)
-            return
-        except _Retry as retry:
-            last = retry.error
-            rt.log.info("upstream_failed", channel=channel.name, model=call.model, attempt=attempt,
-                        status=retry.error.http_status, error=retry.error.message)
+        # A refused key sets only that key aside, so the same channel goes on with its next key
+        # (bounded by its key count); anything else moves to the next channel.
+        for _ in range(max(1, len(channel.keys))):
+            attempt += 1
+            settlement.row.attempts = attempt
+            settlement.row.channel = channel.name
+            try:
+                await _attempt(rt, config, call, admission, settlement, candidate, out)
+                return
+            except _Retry as retry:
+                last = retry.error
+                rt.log.info("upstream_failed", channel=channel.name, model=call.model, attempt=attempt,
+                            status=retry.error.http_status, error=retry.error.message)
+                if not retry.next_key:
+                    break
     raise last or GatewayError("unavailable", f"no channel could serve model {call.model}")
 
 
@@ -268,17 +286,26 @@ async def _upstream_error(rt: Runtime, call: Call, channel: Channel, key_index: 
     message = _upstream_message(channel.type, status, body)
     if status in (401, 403):
         _failed(rt, channel, call, status, message, key_index=key_index)
-        raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} rejected its credentials"))
+        if not rt.channels.has_usable_key(channel, rt.clock()):
+            raise _Retry(GatewayError("unavailable", f"channel {channel.name} has no usable key: the "
+                                                     "upstream refused every one"))
+        raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} rejected its credentials"),
+                     next_key=key_index is not None)
     if 300 <= status < 400:
         _failed(rt, channel, call, None, "redirect")
         raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} answered with a redirect"))
     if status in RETRIABLE or status >= 500:
         _failed(rt, channel, call, status, message, headers=resp.headers)
-        kind = {429: "rate_limited", 504: "timeout", 408: "timeout"}.get(status, "bad_gateway")
-        if status in (503, 529):
-            kind = "unavailable"
-        raise _Retry(GatewayError(kind, f"channel {channel.name}: {message}"))
+        raise _Retry(_failover_error(channel, status, message))
     raise GatewayError.from_upstream_status(status, message)
+
+
+def _failover_error(channel: Channel, status: int, message: str) -> GatewayError:
+    """What the caller gets if this retriable failure is the call's last: 502/503/504, never the
+    upstream's 429 (it is the channel that is limited, not the caller's key)."""
+    kind = {408: "timeout", 504: "timeout", 429: "unavailable", 503: "unavailable",
+            529: "unavailable"}.get(status, "bad_gateway")
+    return GatewayError(kind, f"channel {channel.name}: {message}")
 
 
 def _upstream_message(channel_type: Wire, status: int, body: bytes) -> str:
@@ -365,9 +392,12 @@ async def _relay_stream(rt: Runtime, call: Call, admission: Admission, settlemen
             return
         data = b"".join(framer.frame(e) for e in events)
         if not started:
-            if relay.failure is not None:  # an error before any output: let the next channel try
+            if relay.failure is not None:  # an error event before any output: as if it were the status
                 failure = relay.failure
-                raise _Retry(GatewayError.from_upstream_status(failure.status, failure.message))
+                if failure.status not in RETRIABLE and failure.status < 500:
+                    raise GatewayError.from_upstream_status(failure.status, failure.message)
+                _failed(rt, channel, call, failure.status, failure.message)
+                raise _Retry(_failover_error(channel, failure.status, failure.message))
             await out.start_stream(200, headers)
             started = True
             row.first_byte_ms = int((time.monotonic() - call.started) * 1000)
@@ -383,6 +413,7 @@ async def _relay_stream(rt: Runtime, call: Call, admission: Admission, settlemen
         if relay.finished or relay.failure is not None:
             await send(relay.flush())
         elif not started:
+            _failed(rt, channel, call, None, "ended the stream early")
             raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} ended the stream early"))
         else:  # cut short without an error event: say so rather than fake a clean end
             outcome, error = Outcome.ERROR, "the upstream ended the stream before finishing"
@@ -417,5 +448,7 @@ async def _relay_stream(rt: Runtime, call: Call, admission: Admission, settlemen
                                 outcome=outcome, status=status)
         raise
     row.error = error
+    if outcome is Outcome.ERROR:  # broken after bytes went out: not replayed, but the channel is told
+        _failed(rt, channel, call, relay.failure.status if relay.failure else None, error)
     await settlement.settle(_estimated(admission, relay.output_chars, relay.usage, relay.finished),
                             channel, outcome=outcome, status=status)
