@@ -2,7 +2,7 @@
 
 Gemini 3 refuses a tool-use history whose function calls lost their `thoughtSignature`, but OpenAI and
 Anthropic callers have no field for it. The signature therefore rides in the tool call id the caller
-sees (`<id>__gsig__<signature in base64url>`), which the caller echoes back verbatim; only a Gemini
+sees (`<id>__gsig__<the signature's text in base64url>`), which the caller echoes back verbatim; only a Gemini
 upstream gets it back as `thoughtSignature`, every other upstream sees the bare id.
 """
 
@@ -24,20 +24,15 @@ def synthetic(response_id: str, position: int, candidate: int = 0) -> str:
 def embed(call_id: str, signature: str | None) -> str:
     if not signature:
         return call_id
-    try:
-        raw = base64.b64decode(signature, validate=True)
-    except (binascii.Error, ValueError):
-        return call_id
-    return call_id + _MARK + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return call_id + _MARK + base64.urlsafe_b64encode(signature.encode()).decode().rstrip("=")
 
 
 def split(call_id: str) -> tuple[str, str | None]:
-    """(bare id, Gemini signature in standard base64 or None)."""
+    """(bare id, the Gemini signature it carried or None)."""
     bare, mark, encoded = call_id.partition(_MARK)
     if not mark or not encoded:
         return call_id, None
     try:
-        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        return bare, base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     except (binascii.Error, ValueError):
         return call_id, None
-    return bare, base64.b64encode(raw).decode()
