@@ -133,3 +133,35 @@ def test_same_protocol_streams_pass_through_untouched() -> None:
     event = oa_chunk({"content": "x"})
     relay = translate.chat_stream(OPENAI, OPENAI, model="m", include_usage=True)
     assert relay.feed(event) == [event]
+
+
+def test_compatible_servers_without_tool_indexes_or_tool_finish_reason() -> None:
+    calls = [{"id": "a", "type": "function", "function": {"name": "f", "arguments": '{"x":1}'}},
+             {"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}}]
+    out, _ = relay_all(ANTHROPIC, OPENAI, [oa_chunk({"tool_calls": calls[:1]}), oa_chunk({"tool_calls": calls[1:]}),
+                                          oa_chunk({}, "stop"), data("[DONE]")])
+    starts = [json.loads(e.data)["content_block"] for e in out if e.event == "content_block_start"]
+    assert [(b["id"], b["name"]) for b in starts] == [("a", "f"), ("b", "g")]
+    delta = next(json.loads(e.data) for e in out if e.event == "message_delta")
+    assert delta["delta"]["stop_reason"] == "tool_use"
+
+
+def test_tool_result_images_reach_openai_and_gemini() -> None:
+    body = {"model": "m", "max_tokens": 9, "messages": [
+        {"role": "user", "content": "look"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "screenshot", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "text", "text": "done"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]}]}]}
+    to_openai = translate.chat_request(ANTHROPIC, OPENAI, body, upstream_model="m", stream=False,
+                                       default_max_tokens=9)
+    assert to_openai.body["messages"][2:] == [
+        {"role": "tool", "tool_call_id": "t1", "content": "done"},
+        {"role": "user", "content": [{"type": "text", "text": "Images returned by tool call t1:"},
+                                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]
+    to_gemini = translate.chat_request(ANTHROPIC, GEMINI, body, upstream_model="m", stream=False,
+                                       default_max_tokens=9)
+    assert to_gemini.body["contents"][2]["parts"] == [
+        {"functionResponse": {"id": "t1", "name": "screenshot", "response": {"output": "done"}}},
+        {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]
+    assert to_openai.dropped == to_gemini.dropped == []

@@ -100,6 +100,8 @@ def _read_message(msg: Json, messages: list[Message], names: dict[str, str], dro
             parts.append(Text(str(block.get("text", ""))))
             if block.get("citations"):
                 drops.add("messages.content.citations")
+        elif kind == "document" and (block.get("source") or {}).get("type") == "text":
+            parts.append(Text(str(block["source"].get("data", ""))))
         elif kind in ("image", "document"):
             media = _read_source(block.get("source"))
             if media is None:

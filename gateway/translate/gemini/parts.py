@@ -118,12 +118,18 @@ def _is_error(payload: Any) -> bool:
 # ---- neutral -> Gemini ---------------------------------------------------------------------------
 
 def write_message_parts(parts: list[Part], door: Protocol, drops: Drops) -> list[Json]:
+    """Parts of one turn. Media a tool returned follow the functionResponse parts as inline parts
+    (functionResponse.parts is not read by every Gemini model)."""
     out: list[Json] = []
+    trailing: list[Json] = []
     for part in parts:
         written = _write_part(part, door, drops)
         if written is not None:
             out.append(written)
-    return out
+        if isinstance(part, ToolResult):
+            trailing += [m for m in (write_media(c, door, drops) for c in part.content
+                                     if isinstance(c, Media)) if m]
+    return out + trailing
 
 
 def _write_part(part: Part, door: Protocol, drops: Drops) -> Json | None:
@@ -141,8 +147,6 @@ def _write_part(part: Part, door: Protocol, drops: Drops) -> Json | None:
             out["thoughtSignature"] = part.signature
         return out
     if isinstance(part, ToolResult):
-        if any(isinstance(c, Media) for c in part.content):
-            drops.add(concept("tool_result_media", door))
         text = "".join(c.text for c in part.content if isinstance(c, Text))
         return {"functionResponse": {"id": part.call_id, "name": part.name or part.call_id,
                                      "response": _result_payload(text, part.is_error)}}

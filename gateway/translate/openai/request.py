@@ -271,16 +271,23 @@ def _write_assistant(parts: list[Part], door: Protocol, drops: Drops) -> Json:
 
 
 def _write_tool_results(parts: list[Part], door: Protocol, drops: Drops) -> list[Json]:
+    """One tool message per result. Tool messages hold text only, so images a tool returned follow
+    in one user message, each introduced by the id of the call that returned it."""
     out: list[Json] = []
+    images: list[Json] = []
     for part in parts:
         if not isinstance(part, ToolResult):
             continue
-        if any(isinstance(c, Media) for c in part.content):
-            drops.add(concept("tool_result_media", door))
         if part.is_error:
             drops.add(concept("tool_result_error", door))
         text = "".join(c.text for c in part.content if isinstance(c, Text))
         out.append({"role": "tool", "tool_call_id": part.call_id, "content": text})
+        media = [_write_user_part(c, door, drops) for c in part.content if isinstance(c, Media)]
+        if any(media):
+            images.append({"type": "text", "text": f"Images returned by tool call {part.call_id}:"})
+            images.extend(m for m in media if m)
+    if images:
+        out.append({"role": "user", "content": images})
     return out
 
 

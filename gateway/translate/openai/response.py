@@ -43,8 +43,10 @@ def read_response(body: Json, drops: Drops) -> ChatResponse:
         if raw.get("logprobs"):
             drops.add("choices.logprobs")
         reason = raw.get("finish_reason")
-        choices.append(Choice(parts, stops.OPENAI_IN.get(reason, "other") if reason else None,
-                              index=int(raw.get("index", len(choices)))))
+        stop = stops.OPENAI_IN.get(reason, "other") if reason else None
+        if stop == "end_turn" and any(isinstance(p, ToolCall) for p in parts):
+            stop = "tool_use"  # compatible servers that call tools but say "stop"
+        choices.append(Choice(parts, stop, index=int(raw.get("index", len(choices)))))
     usage = body.get("usage")
     created = body.get("created")
     return ChatResponse(id=str(body.get("id", "")), choices=choices,

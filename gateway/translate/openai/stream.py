@@ -29,6 +29,7 @@ class OpenAIDecoder:
     def __init__(self) -> None:
         self._started = False
         self._tools: set[tuple[int, int]] = set()
+        self._positions: dict[int, dict[str, int]] = {}  # choice -> call id -> index, when unindexed
 
     def feed(self, event: Event) -> list[StreamEvent]:
         data = event.data.strip()
@@ -63,7 +64,7 @@ class OpenAIDecoder:
             if isinstance(delta.get(key), str) and delta[key]:
                 out.append(TextDelta(delta[key], choice=index))
         for call in delta.get("tool_calls") or []:
-            position = int(call.get("index", 0))
+            position = self._position(index, call)
             function = call.get("function") or {}
             if (index, position) not in self._tools:
                 self._tools.add((index, position))
@@ -73,8 +74,21 @@ class OpenAIDecoder:
                 out.append(ToolCallDelta(position, function["arguments"], choice=index))
         reason = choice.get("finish_reason")
         if isinstance(reason, str):
-            out.append(Finish(stops.OPENAI_IN.get(reason, "other"), choice=index))
+            stop = stops.OPENAI_IN.get(reason, "other")
+            if stop == "end_turn" and any(c == index for c, _ in self._tools):
+                stop = "tool_use"  # compatible servers that call tools but say "stop"
+            out.append(Finish(stop, choice=index))
         return out
+
+    def _position(self, choice: int, call: Json) -> int:
+        """The call's index; servers that omit it send each call whole, a new id meaning a new call."""
+        if isinstance(call.get("index"), int):
+            return int(call["index"])
+        known = self._positions.setdefault(choice, {})
+        call_id = call.get("id")
+        if isinstance(call_id, str) and call_id:
+            return known.setdefault(call_id, len(known))
+        return len(known) - 1 if known else 0
 
     def flush(self) -> list[StreamEvent]:
         return []
