@@ -14,7 +14,7 @@ from gateway.ledger.base import Ledger
 from gateway.ledger.sqlite import SqliteLedger
 from gateway.runtime import Runtime
 from gateway.upstream import Upstream
-from gateway.web import admin, channels_api, openai_door
+from gateway.web import admin, anthropic_door, channels_api, gemini_door, models, openai_door
 from gateway.web.keys import RUNTIME
 from gateway.web.middleware import add_request_id, gateway_middleware
 
@@ -53,7 +53,9 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None,
     app.on_response_prepare.append(add_request_id)
     app.cleanup_ctx.append(_lifecycle)
     app.add_routes(openai_door.routes())
-    app.add_routes(openai_door.model_routes())
+    app.add_routes(anthropic_door.routes())
+    app.add_routes(gemini_door.routes())
+    app.add_routes(models.routes())
     app.add_routes(admin.routes())
     app.add_routes(channels_api.routes())
     return app

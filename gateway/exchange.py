@@ -59,6 +59,8 @@ def _passthrough(call: Call, upstream_model: str) -> Plan:
     if door is not Protocol.GEMINI and body.get("model") != upstream_model:
         body = {**body, "model": upstream_model}
         changed = True
+    if door is Protocol.GEMINI and upstream_model != call.model:
+        body, changed = _gemini_inner_models(body, upstream_model)
     strip_usage = False
     if door is Protocol.OPENAI and call.stream and call.endpoint in (Endpoint.CHAT, Endpoint.COMPLETIONS):
         options = body.get("stream_options")
@@ -84,6 +86,22 @@ def _passthrough(call: Call, upstream_model: str) -> Plan:
                 gemini_method=method, version=call.gemini_version, convert=convert, new_relay=new_relay)
 
 
+def _gemini_inner_models(body: Json, upstream_model: str) -> tuple[Json, bool]:
+    """A Gemini body naming its model inside (batchEmbedContents `requests[].model`, countTokens
+    `generateContentRequest.model`) renamed like the URL, so that a `model_map` entry holds for them."""
+    name = f"models/{upstream_model}"
+    changed = False
+    requests = body.get("requests")
+    if isinstance(requests, list):
+        renamed = [{**r, "model": name} if isinstance(r, dict) and "model" in r else r for r in requests]
+        if renamed != requests:
+            body, changed = {**body, "requests": renamed}, True
+    inner = body.get("generateContentRequest")
+    if isinstance(inner, dict) and "model" in inner and inner["model"] != name:
+        body, changed = {**body, "generateContentRequest": {**inner, "model": name}}, True
+    return body, changed
+
+
 def _translated_chat(call: Call, channel_type: Protocol, upstream_model: str, default_max_tokens: int
                      ) -> Plan:
     out = translate.chat_request(call.door, channel_type, call.body, upstream_model=upstream_model,
@@ -104,10 +122,10 @@ def _translated_chat(call: Call, channel_type: Protocol, upstream_model: str, de
 
 def _translated_embeddings(call: Call, channel_type: Protocol, upstream_model: str) -> Plan:
     out = translate.embeddings_request(call.door, channel_type, call.body, upstream_model=upstream_model)
-    door, model = call.door, call.model
+    door, model, caller = call.door, call.model, call.body
 
     def convert(reply: Json) -> tuple[Json | None, Usage | None, list[str]]:
-        back = translate.embeddings_response(door, channel_type, reply, model=model)
+        back = translate.embeddings_response(door, channel_type, reply, model=model, caller_request=caller)
         return back.body, pt.usage_from_body(channel_type, Endpoint.EMBEDDINGS.value, reply), back.dropped
 
     return Plan(endpoint=Endpoint.EMBEDDINGS, body=dumps(out.body), stream=False,

@@ -89,7 +89,7 @@ class Settlement:
             flags.append("over_hold")
         row.flags = ",".join(flags)
         self._finish_times()
-        await _shielded(self.rt.ledger.settle(row))
+        await shielded(self.rt.ledger.settle(row))
         if clamped:
             self.rt.log.warning("usage_clamped", channel=channel.name, model=self.call.model)
 
@@ -99,13 +99,13 @@ class Settlement:
         self.done = True
         self.row.outcome, self.row.status, self.row.error, self.row.quota = outcome, status, error, 0
         self._finish_times()
-        await _shielded(self.rt.ledger.release(self.row))
+        await shielded(self.rt.ledger.release(self.row))
 
     def _finish_times(self) -> None:
         self.row.request_time_ms = int((time.monotonic() - self.call.started) * 1000)
 
 
-async def _shielded(write: Any) -> Any:
+async def shielded(write: Any) -> Any:
     """Ledger writes complete even when the handler is cancelled (a vanished caller)."""
     task = asyncio.ensure_future(write)
     try:
@@ -193,7 +193,7 @@ async def _handle(rt: Runtime, call: Call, out: Responder) -> None:
 async def _refuse(rt: Runtime, row: LogRow, err: GatewayError) -> None:
     row.status, row.outcome, row.error = err.http_status, Outcome.ERROR, err.message
     try:
-        await _shielded(rt.ledger.log(row))
+        await shielded(rt.ledger.log(row))
     except LedgerUnavailable:
         rt.log.error("ledger_unavailable", request_id=row.request_id)
 
@@ -236,7 +236,8 @@ async def _attempt(rt: Runtime, config: GatewayConfig, call: Call, admission: Ad
                          default_max_tokens=config.billing.hold_output_tokens)
     url = upstream_url(channel, plan.endpoint.value, model=upstream_model, stream=plan.stream,
                        version=plan.version, method=plan.gemini_method)
-    headers = upstream_headers(channel, secret, call.passthrough_headers, stream=plan.stream)
+    passed_on = call.passthrough_headers if channel.type is call.door else None  # e.g. anthropic-beta
+    headers = upstream_headers(channel, secret, passed_on, stream=plan.stream)
     sent_at = time.monotonic()
     try:
         resp = await rt.upstream.send(channel, method="POST", url=url, headers=headers, body=plan.body)

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import pipeline
+from gateway import counting, pipeline
 from gateway.call import Call, Endpoint
 from gateway.protocols import Protocol
 from gateway.protocols.errors import GatewayError
@@ -55,9 +55,11 @@ def new_call(request: web.Request, who: Caller, door: Protocol, endpoint: Endpoi
 
 
 async def serve(request: web.Request, call: Call) -> web.StreamResponse:
-    """Run `call` through the pipeline and return whatever response it wrote."""
+    """Run `call` through the pipeline (token counting: the free counting path) and return whatever
+    response it wrote."""
     responder = AiohttpResponder(request)
-    await pipeline.handle(runtime(request), call, responder)
+    handle = counting.handle if call.endpoint is Endpoint.COUNT_TOKENS else pipeline.handle
+    await handle(runtime(request), call, responder)
     if responder.response is None:  # the pipeline always answers; this guards a logic error
         raise GatewayError("internal", "no response was produced")
     return responder.response

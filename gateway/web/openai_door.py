@@ -1,4 +1,4 @@
-"""The OpenAI door: /v1/chat/completions, /v1/embeddings, /v1/completions, /v1/responses, /v1/models."""
+"""The OpenAI door: /v1/chat/completions, /v1/embeddings, /v1/completions, /v1/responses."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from aiohttp import web
 from gateway.call import Endpoint
 from gateway.protocols import Protocol
 from gateway.protocols import openai as wire
-from gateway.protocols.errors import GatewayError
-from gateway.web import catalog
-from gateway.web.doors import caller, new_call, read_json, runtime, serve
+from gateway.web.doors import caller, new_call, read_json, serve
 
 DOOR = Protocol.OPENAI
 
@@ -44,21 +42,6 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     return await serve(request, call)
 
 
-async def list_models(request: web.Request) -> web.Response:
-    who = caller(request, DOOR)
-    names = catalog.model_names(runtime(request).config, who.token)
-    return web.json_response({"object": "list", "data": [catalog.openai_model(n) for n in names]})
-
-
-async def get_model(request: web.Request) -> web.Response:
-    who = caller(request, DOOR)
-    model = request.match_info["model"]
-    if model not in catalog.model_names(runtime(request).config, who.token):
-        raise GatewayError("model_not_found", f"The model '{model}' does not exist or you do not have "
-                                              "access to it.")
-    return web.json_response(catalog.openai_model(model))
-
-
 def routes() -> list[web.RouteDef]:
     return [
         web.post("/v1/chat/completions", chat_completions),
@@ -66,7 +49,3 @@ def routes() -> list[web.RouteDef]:
         web.post("/v1/responses", responses),
         web.post("/v1/embeddings", embeddings),
     ]
-
-
-def model_routes() -> list[web.RouteDef]:
-    return [web.get("/v1/models", list_models), web.get("/v1/models/{model}", get_model)]
