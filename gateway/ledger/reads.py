@@ -1,17 +1,36 @@
-"""SQL for the ledger's read side: log pages with filters and a cursor, balances, row decoding."""
+"""The ledger's read side: a read-only connection, log pages with filters and a cursor, balances."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from gateway.ledger.base import LogPage, LogQuery, LogRow, Outcome, TokenBalance
-from gateway.ledger.schema import LOG_COLUMNS
+from gateway.ledger.base import LedgerUnavailable, LogPage, LogQuery, LogRow, Outcome, TokenBalance
+from gateway.ledger.schema import LOG_COLUMNS, SCHEMA_VERSION
 
 BALANCES_SQL = "SELECT token, used, held, requests FROM token_usage ORDER BY token"
 BALANCE_SQL = "SELECT token, used, held, requests FROM token_usage WHERE token = ?"
 
 _SELECT_LOGS = f"SELECT id, {', '.join(LOG_COLUMNS)} FROM logs"
+
+
+def connect_reader(uri: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open `uri` (a `mode=ro` file URI) for reading; refuse a file this code cannot read."""
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout_ms / 1000)
+    try:
+        db.execute("PRAGMA query_only = ON")
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version != SCHEMA_VERSION:
+            raise LedgerUnavailable(f"ledger schema version {version}, this gateway reads {SCHEMA_VERSION}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def fetch_all(db: sqlite3.Connection, sql: str, params: Sequence[object]) -> list[Any]:
+    return db.execute(sql, params).fetchall()
 
 
 def log_page_sql(query: LogQuery) -> tuple[str, list[object]]:

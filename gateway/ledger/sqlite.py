@@ -1,12 +1,12 @@
 """The SQLite ledger: holds, settlements and log rows, group-committed by one writer (SPEC §4, §8).
 
 Writes are queued; one writer task takes everything queued, applies it in order inside one
-`BEGIN IMMEDIATE … COMMIT` on a dedicated thread (one thread hop, one fsync per batch) and only
-then resolves each caller. Reads go through a separate read-only aiosqlite connection, which
-under WAL never blocks the writer and never sees a half-applied batch.
+`BEGIN IMMEDIATE … COMMIT` on the writer connection's thread (one thread hop, one fsync per
+batch) and only then resolves each caller. Reads go through a separate read-only connection on
+its own thread, which under WAL never blocks the writer and never sees a half-applied batch.
 
-aiosqlite offers no public way to run several statements in one hop on its thread, so the
-writer owns a plain sqlite3 connection on a single-thread executor instead.
+Not aiosqlite: it has no public way to run several statements in one hop on its thread, and its
+non-daemon thread keeps the interpreter from exiting when a connection is left open.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, ParamSpec, TypeVar
+from typing import Any, Literal
 
-import aiosqlite
 import structlog
 
 from gateway.ledger import reads
@@ -37,7 +35,7 @@ from gateway.ledger.base import (
     Outcome,
     TokenBalance,
 )
-from gateway.ledger.schema import SCHEMA_VERSION
+from gateway.ledger.connection import ThreadConnection
 from gateway.ledger.writes import (
     SYNCHRONOUS_MODES,
     CloseOp,
@@ -49,11 +47,10 @@ from gateway.ledger.writes import (
     check_integer,
     check_row,
     checkpoint_and_close,
-    open_writer,
+    connect_writer,
+    migrate,
+    recover_abandoned,
 )
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 
 _logger = structlog.get_logger("gateway.ledger")
 
@@ -98,13 +95,12 @@ class SqliteLedger(Ledger):
         self._max_batch = max_batch
         self._boot_id = uuid.uuid4().hex
         self._state: Literal["new", "open", "closing", "closed"] = "new"
-        self._reader: aiosqlite.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None  # used only on the executor's thread
+        self._write_db = ThreadConnection("ledger-writer")
+        self._read_db = ThreadConnection("ledger-reader")
         self._pending: list[_Queued] = []
         self._inflight: list[_Queued] = []
         self._wakeup = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._write_task: asyncio.Task[None] | None = None
 
     @property
     def boot_id(self) -> str:
@@ -120,19 +116,20 @@ class SqliteLedger(Ledger):
         released = 0
         try:
             if not self._readonly:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
-                self._db, released = await self._on_writer_thread(
-                    open_writer, self._path, self._synchronous, self._busy_timeout_ms, self._boot_id,
-                    self._clock())
-            self._reader = await self._open_reader()
-        except (sqlite3.Error, OSError) as exc:
+                await self._write_db.open(functools.partial(
+                    connect_writer, self._path, self._synchronous, self._busy_timeout_ms))
+                await self._write_db.run(migrate)
+                released = await self._write_db.run(recover_abandoned, self._boot_id, self._clock())
+            await self._read_db.open(functools.partial(
+                reads.connect_reader, self._reader_uri, self._busy_timeout_ms))
+        except (sqlite3.Error, OSError, LedgerUnavailable) as exc:
             await self._teardown()
             raise LedgerUnavailable(f"cannot open ledger {self._path}: {exc}") from exc
         except BaseException:
             await self._teardown()
             raise
         if not self._readonly:
-            self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
+            self._write_task = asyncio.create_task(self._write_loop(), name="ledger-writer")
         self._state = "open"
         if released:
             _logger.warning("ledger.abandoned_released", count=released, path=self._path)
@@ -144,9 +141,9 @@ class SqliteLedger(Ledger):
             self._state = "closed"
             return
         self._state = "closing"
-        if self._writer is not None:
+        if self._write_task is not None:
             self._wakeup.set()
-            await self._writer
+            await self._write_task
         await self._teardown()
         self._state = "closed"
 
@@ -193,7 +190,7 @@ class SqliteLedger(Ledger):
     def _submit(self, op: WriteOp) -> asyncio.Future[bool | None]:
         if self._readonly:
             raise LedgerUnavailable("this ledger was opened read-only")
-        if self._state != "open" or self._writer is None or self._writer.done():
+        if self._state != "open" or self._write_task is None or self._write_task.done():
             raise LedgerUnavailable(f"ledger is not accepting writes ({self._state})")
         return self._enqueue(op)
 
@@ -227,8 +224,8 @@ class SqliteLedger(Ledger):
             return
         self._inflight = live
         try:
-            results = await self._on_writer_thread(
-                apply_batch, self._database(), [q.op for q in live], self._boot_id, self._clock())
+            results = await self._write_db.run(apply_batch, [q.op for q in live], self._boot_id,
+                                               self._clock())
         except Exception as exc:  # locked, disk full, I/O: the batch rolled back, the writer lives on
             _logger.warning("ledger.batch_failed", ops=len(live), error=str(exc))
             for queued in live:
@@ -250,51 +247,21 @@ class SqliteLedger(Ledger):
         else:
             queued.future.set_result(result)
 
-    async def _on_writer_thread(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
-
-    def _database(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise LedgerUnavailable("ledger is not open")
-        return self._db
-
-    async def _open_reader(self) -> aiosqlite.Connection:
-        reader = await aiosqlite.connect(self._reader_uri, uri=True, isolation_level=None,
-                                         timeout=self._busy_timeout_ms / 1000)
-        try:
-            await reader.execute("PRAGMA query_only = ON")
-            rows = list(await reader.execute_fetchall("PRAGMA user_version"))
-            version = int(rows[0][0])
-            if version != SCHEMA_VERSION:
-                raise LedgerUnavailable(
-                    f"{self._path}: ledger schema version {version}, this gateway reads {SCHEMA_VERSION}")
-        except BaseException:
-            await reader.close()
-            raise
-        return reader
-
-    async def _read(self, sql: str, params: list[object]) -> list[sqlite3.Row]:
-        if self._state != "open" or self._reader is None:
+    async def _read(self, sql: str, params: list[object]) -> list[Any]:
+        if self._state != "open":
             raise LedgerUnavailable(f"ledger is not open ({self._state})")
         try:
-            return list(await self._reader.execute_fetchall(sql, params))
+            return await self._read_db.run(reads.fetch_all, sql, params)
         except sqlite3.OperationalError as exc:
             raise LedgerUnavailable(f"ledger read failed: {exc}") from exc
 
     async def _teardown(self) -> None:
-        if self._reader is not None:
-            reader, self._reader = self._reader, None
-            await reader.close()
-        if self._db is not None:
-            db, self._db = self._db, None
-            try:
-                await self._on_writer_thread(checkpoint_and_close, db)
-            except sqlite3.Error as exc:  # the data is safe in the WAL; only the tidy-up failed
-                _logger.warning("ledger.checkpoint_failed", error=str(exc), path=self._path)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+        # Reader first: the writer's TRUNCATE checkpoint and WAL removal want no other connection.
+        await self._read_db.close()
+        try:
+            await self._write_db.close(checkpoint_and_close)
+        except sqlite3.Error as exc:  # the data is safe in the WAL; only the tidy-up failed
+            _logger.warning("ledger.checkpoint_failed", error=str(exc), path=self._path)
 
 
 def _fail(future: asyncio.Future[bool | None], exc: Exception) -> None:

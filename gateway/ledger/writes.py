@@ -1,7 +1,7 @@
 """Synchronous SQLite work done on the ledger's writer thread: connect, migrate, recover, apply batches.
 
-Nothing here awaits; `SqliteLedger` runs each function in one hop on its single writer thread, so
-a whole batch of holds and settlements costs one thread switch and one fsync.
+Nothing here awaits; `SqliteLedger` runs each function in one hop on its writer thread (see
+connection.py), so a whole batch of holds and settlements costs one thread switch and one fsync.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ _OP_LEVEL_SQLITE_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sql
 
 
 def connect_writer(path: str, synchronous: str, busy_timeout_ms: int) -> sqlite3.Connection:
-    """Open the one read-write connection; must run on the thread that will use it."""
+    """Open the one read-write connection, creating the file's directory if missing."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
     try:
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -223,19 +224,6 @@ def _log_params(row: LogRow, now: float) -> tuple[object, ...]:
         row.reasoning_tokens, row.quota, row.request_time_ms, row.first_byte_ms, row.client_ip,
         row.error, row.attempts, int(row.usage_estimated), row.flags,
     )
-
-
-def open_writer(path: str, synchronous: str, busy_timeout_ms: int, boot_id: str,
-                now: float) -> tuple[sqlite3.Connection, int]:
-    """Connect, migrate and recover abandoned holds in one hop; returns the connection and the count."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = connect_writer(path, synchronous, busy_timeout_ms)
-    try:
-        migrate(db)
-        return db, recover_abandoned(db, boot_id, now)
-    except BaseException:
-        db.close()
-        raise
 
 
 _INT64_LIMIT = 2**63

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,6 @@ def invariant_violations(path: str) -> list[str]:
     return problems
 
 
-def query(path: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+def query(path: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
     with closing(sqlite3.connect(path)) as db:
         return db.execute(sql, params).fetchall()
