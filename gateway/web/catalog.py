@@ -12,8 +12,8 @@ CREATED = 1_700_000_000  # models have no creation date here; a fixed one keeps 
 
 
 def model_names(config: GatewayConfig, token: Token) -> list[str]:
-    """Literal model names served to `token`'s group: channel models, model_map keys and priced names
-    matched by a channel's glob. Globs themselves cannot be listed."""
+    """Literal model names served to `token`'s group: channel models, model_map keys the channel's
+    patterns match, and priced names matched by a channel's glob. Globs themselves cannot be listed."""
     names: set[str] = set()
     patterns: list[str] = []
     for channel in config.channels:
@@ -21,7 +21,9 @@ def model_names(config: GatewayConfig, token: Token) -> list[str]:
             continue
         for pattern in channel.models:
             (patterns.append(pattern) if any(w in pattern for w in _WILDCARDS) else names.add(pattern))
-        names.update(k for k in channel.model_map if not any(w in k for w in _WILDCARDS))
+        # A model_map key is callable only where the channel's own patterns match it (routing's rule).
+        names.update(k for k in channel.model_map
+                     if not any(w in k for w in _WILDCARDS) and any(fnmatchcase(k, p) for p in channel.models))
     for priced in config.pricing:
         if not any(w in priced for w in _WILDCARDS) and any(fnmatchcase(priced, p) for p in patterns):
             names.add(priced)
