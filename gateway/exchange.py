@@ -68,8 +68,6 @@ def _passthrough(call: Call, upstream_model: str) -> Plan:
             body = {**body, "stream_options": {**(options or {}), "include_usage": True}}
             changed, strip_usage = True, True
     method = call.gemini_method
-    if door is Protocol.GEMINI and method == "streamGenerateContent":
-        method = "streamGenerateContent"
     endpoint = call.endpoint
 
     def convert(reply: Json) -> tuple[Json | None, Usage | None, list[str]]:
@@ -106,14 +104,15 @@ def _translated_chat(call: Call, channel_type: Protocol, upstream_model: str, de
                      ) -> Plan:
     out = translate.chat_request(call.door, channel_type, call.body, upstream_model=upstream_model,
                                  stream=call.stream, default_max_tokens=default_max_tokens)
-    door, model, include_usage = call.door, call.model, call.wants_usage
+    door, model, include_usage, created = call.door, call.model, call.wants_usage, int(call.arrived)
 
     def convert(reply: Json) -> tuple[Json | None, Usage | None, list[str]]:
-        back = translate.chat_response(door, channel_type, reply, model=model)
+        back = translate.chat_response(door, channel_type, reply, model=model, created=created)
         return back.body, pt.usage_from_body(channel_type, Endpoint.CHAT.value, reply), back.dropped
 
     def new_relay() -> StreamRelay:
-        return translate.chat_stream(door, channel_type, model=model, include_usage=include_usage)
+        return translate.chat_stream(door, channel_type, model=model, include_usage=include_usage,
+                                     created=created)
 
     method = "streamGenerateContent" if call.stream else "generateContent"
     return Plan(endpoint=Endpoint.CHAT, body=dumps(out.body), stream=call.stream, gemini_method=method,
@@ -129,4 +128,5 @@ def _translated_embeddings(call: Call, channel_type: Protocol, upstream_model: s
         return back.body, pt.usage_from_body(channel_type, Endpoint.EMBEDDINGS.value, reply), back.dropped
 
     return Plan(endpoint=Endpoint.EMBEDDINGS, body=dumps(out.body), stream=False,
-                gemini_method="batchEmbedContents", dropped=list(out.dropped), convert=convert)
+                gemini_method=translate.gemini_embed_method(out.body), dropped=list(out.dropped),
+                convert=convert)
