@@ -32,7 +32,7 @@ class LogRow:
     request_id: str
     token: str
     model: str  # requested (and billed) model
-    time: float = 0.0  # unix seconds when the call arrived
+    time: float = 0.0  # unix seconds when the call arrived (0: the ledger writes its own clock)
     upstream_model: str = ""
     channel: str = ""
     protocol: str = ""  # the door the call came in through: openai | anthropic | gemini
@@ -129,7 +129,10 @@ class Ledger(Protocol):
         """
 
     async def log(self, row: LogRow) -> None:
-        """Write a row for a call that never took a hold (refused before it); quota forced 0."""
+        """Write a row for a call that never took a hold (refused before it); quota forced 0.
+
+        Raises ValueError if the request id took a hold (settle or release it instead).
+        """
 
     async def balances(self) -> dict[str, TokenBalance]: ...
 

@@ -101,6 +101,7 @@ class SqliteLedger(Ledger):
         self._inflight: list[_Queued] = []
         self._wakeup = asyncio.Event()
         self._write_task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     @property
     def boot_id(self) -> str:
@@ -136,14 +137,22 @@ class SqliteLedger(Ledger):
         return released
 
     async def close(self) -> None:
-        """Finish every queued write, checkpoint the WAL into the main file, close."""
-        if self._state != "open":
-            self._state = "closed"
-            return
-        self._state = "closing"
+        """Finish every queued write, checkpoint the WAL into the main file, close.
+
+        Shielded: a caller cancelled while closing does not stop queued settlements landing.
+        """
+        if self._closing is None:
+            if self._state != "open":
+                self._state = "closed"
+                return
+            self._state = "closing"
+            self._closing = asyncio.ensure_future(self._drain_and_close())
+        await asyncio.shield(self._closing)
+
+    async def _drain_and_close(self) -> None:
         if self._write_task is not None:
             self._wakeup.set()
-            await self._write_task
+            await asyncio.wait([self._write_task])  # never raises, even if the task was cancelled
         await self._teardown()
         self._state = "closed"
 
@@ -222,17 +231,17 @@ class SqliteLedger(Ledger):
         live = [q for q in batch if not (isinstance(q.op, HoldOp) and q.future.cancelled())]
         if not live:
             return
-        self._inflight = live
+        self._inflight = live  # if this task is cancelled mid-batch, _write_loop fails these
         try:
             results = await self._write_db.run(apply_batch, [q.op for q in live], self._boot_id,
                                                self._clock())
         except Exception as exc:  # locked, disk full, I/O: the batch rolled back, the writer lives on
+            self._inflight = []
             _logger.warning("ledger.batch_failed", ops=len(live), error=str(exc))
             for queued in live:
                 _fail(queued.future, LedgerUnavailable(f"ledger write failed: {exc}"))
             return
-        finally:
-            self._inflight = []
+        self._inflight = []
         for queued, result in zip(live, results, strict=True):
             self._resolve(queued, result)
 

@@ -101,13 +101,16 @@ def recover_abandoned(db: sqlite3.Connection, boot_id: str, now: float) -> int:
             (HoldState.ABANDONED.value, now, boot_id),
         ).fetchall()
         for request_id, token, model, amount, created_at in orphans:
-            db.execute(
-                "UPDATE token_usage SET held = held - ?, requests = requests + 1 WHERE token = ?",
-                (amount, token),
-            )
             row = LogRow(request_id=request_id, token=token, model=model, time=created_at,
                          status=ABANDONED_STATUS, outcome=Outcome.ABANDONED, error=ABANDONED_ERROR)
-            db.execute(_INSERT_LOG, _log_params(row, now))
+            # hold() and log() keep a request id from having both an open hold and a row; should
+            # one exist anyway, skip its row rather than refuse to start.
+            logged = db.execute(f"{_INSERT_LOG} ON CONFLICT (request_id) DO NOTHING",
+                                _log_params(row, now)).rowcount
+            db.execute(
+                "UPDATE token_usage SET held = held - ?, requests = requests + ? WHERE token = ?",
+                (amount, logged, token),
+            )
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
@@ -165,6 +168,8 @@ def _apply_one(db: sqlite3.Connection, op: WriteOp, boot_id: str, now: float) ->
 
 
 def _hold(db: sqlite3.Connection, op: HoldOp, boot_id: str, now: float) -> None:
+    if db.execute("SELECT 1 FROM logs WHERE request_id = ?", (op.request_id,)).fetchone():
+        raise ValueError(f"request {op.request_id!r} already has its log row; it cannot hold again")
     # Check and hold in one statement: no row changes unless grant − used − held ≥ amount.
     cursor = db.execute(
         "UPDATE token_usage SET held = held + :amount WHERE token = :token"
@@ -208,6 +213,8 @@ def _close(db: sqlite3.Connection, op: CloseOp, now: float) -> bool:
 
 
 def _log(db: sqlite3.Connection, row: LogRow, now: float) -> None:
+    if db.execute("SELECT 1 FROM holds WHERE request_id = ?", (row.request_id,)).fetchone():
+        raise ValueError(f"request {row.request_id!r} took a hold: settle or release it instead")
     db.execute(
         "INSERT INTO token_usage (token, requests) VALUES (?, 1)"
         " ON CONFLICT (token) DO UPDATE SET requests = requests + 1",

@@ -127,3 +127,20 @@ def test_no_stray_files_beside_the_database(tmp_path: Path) -> None:
         await ledger.close()
     asyncio.run(run())
     assert sorted(os.listdir(tmp_path)) == ["g.db"]
+
+
+async def test_a_cancelled_writer_task_fails_its_callers_instead_of_hanging(db_path: str) -> None:
+    ledger, other, first = await _stuck_writer(db_path)
+    second = asyncio.create_task(ledger.hold("second", "alice", None, 1))
+    await asyncio.sleep(0)
+    assert ledger._write_task is not None
+    ledger._write_task.cancel()
+    other.execute("ROLLBACK")
+    other.close()
+    for task in (first, second):
+        with pytest.raises(LedgerUnavailable):
+            await asyncio.wait_for(task, timeout=10)
+    with pytest.raises(LedgerUnavailable):
+        await ledger.hold("third", "alice", None, 1)
+    await ledger.close()
+    assert invariant_violations(db_path) == []

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from gateway.ledger import LogQuery, LogRow, Outcome
@@ -90,4 +92,25 @@ def test_a_process_killed_while_holding_loses_no_settled_charge(db_path: str) ->
     assert query(db_path, "SELECT count(*) FROM logs WHERE outcome = 'abandoned'") == [(released,)]
     settled = dict(query(db_path, "SELECT request_id, quota FROM logs WHERE outcome = 'ok'"))
     assert acknowledged.items() <= settled.items()  # every settle the child saw return is there
+    assert invariant_violations(db_path) == []
+
+
+async def test_recovery_survives_an_orphan_that_already_has_a_row(db_path: str) -> None:
+    first = SqliteLedger(db_path)
+    await first.open()
+    await first.hold("r1", "alice", None, 30)
+    await first.hold("r2", "alice", None, 20)
+    await first.close()
+    # A state hold()/log() refuse to create, written behind their back: r1 open *and* logged.
+    with closing(sqlite3.connect(db_path)) as db:
+        db.execute("INSERT INTO logs (request_id, token, model, time, outcome) "
+                   "VALUES ('r1', 'alice', 'm', 1, 'error')")
+        db.execute("UPDATE token_usage SET requests = requests + 1")
+        db.commit()
+    second = SqliteLedger(db_path)
+    assert await second.open() == 2  # starts anyway; r1 keeps its one row
+    assert (await second.balance("alice")).held == 0
+    await second.close()
+    assert query(db_path, "SELECT request_id, outcome FROM logs ORDER BY id") == [
+        ("r1", "error"), ("r2", "abandoned")]
     assert invariant_violations(db_path) == []

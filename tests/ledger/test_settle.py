@@ -110,3 +110,14 @@ async def test_random_mixed_run_keeps_the_invariant(ledger: SqliteLedger, db_pat
     balances = await ledger.balances()
     assert {token: b.used for token, b in balances.items()} == {
         token: used for token, used in charged.items() if token in balances}
+
+
+async def test_a_request_id_is_either_held_or_logged_never_both(ledger: SqliteLedger, db_path: str) -> None:
+    await ledger.log(LogRow("logged", "alice", "m", status=403, outcome=Outcome.ERROR))
+    with pytest.raises(ValueError, match="already has its log row"):
+        await ledger.hold("logged", "alice", None, 5)
+    await ledger.hold("held", "alice", None, 5)
+    with pytest.raises(ValueError, match="settle or release"):
+        await ledger.log(LogRow("held", "alice", "m"))
+    assert await ledger.settle(LogRow("held", "alice", "m", quota=2))
+    assert invariant_violations(db_path) == []
