@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anthropic
 import openai
 
 from gateway.ledger.base import Ledger, LogQuery, LogRow
@@ -73,6 +74,9 @@ class Env:
 
     def client(self, key: str = CALLER_KEY, **options: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=self.gw.url + "/v1", api_key=key, max_retries=0, **options)
+
+    def claude(self, key: str = CALLER_KEY) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(base_url=self.gw.url + "/claude", api_key=key, max_retries=0)
 
     async def ask(self, key: str = CALLER_KEY, *, model: str = "gpt-4o-mini",
                   headers: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
@@ -141,8 +145,8 @@ async def openai_fakes(*names: str) -> AsyncIterator[dict[str, OpenAIFake]]:
 
 
 @contextlib.asynccontextmanager
-async def routed(tmp_path: Path, channels: list[dict[str, Any]], *, fakes: dict[str, OpenAIFake] | None = None,
-                 **sections: Any) -> AsyncIterator[Env]:
+async def routed(tmp_path: Path, channels: list[dict[str, Any]], *,
+                 fakes: dict[str, OpenAIFake] | None = None, **sections: Any) -> AsyncIterator[Env]:
     """A gateway over `channels` with tokens alice (no channel choice) and picker (may choose)."""
     config = make_config(tmp_path, channels=channels,
                          tokens=[token("alice"), token("picker", key=PICKER_KEY, channel_select=True)],

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anthropic
 import openai
 import pytest
 import pytest_asyncio
@@ -19,17 +20,18 @@ from tests.fakes.anthropic import AnthropicFake
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.script import Tokens
 
+Fakes = dict[str, OpenAIFake]
 REVOKED = "sk-revoked-upstream-key-9999"
 
 
 @pytest_asyncio.fixture
-async def fakes() -> AsyncIterator[dict[str, OpenAIFake]]:
+async def fakes() -> AsyncIterator[Fakes]:
     async with openai_fakes("a", "b", "c") as running:
         yield running
 
 
 @pytest_asyncio.fixture
-async def env(tmp_path: Path, fakes: dict[str, OpenAIFake]) -> AsyncIterator[Env]:
+async def env(tmp_path: Path, fakes: Fakes) -> AsyncIterator[Env]:
     """a (priority 10) before b (priority 0); c is configured but serves another model."""
     channels = [openai_channel("a", fakes["a"], priority=10), openai_channel("b", fakes["b"])]
     async with routed(tmp_path, channels, fakes={"a": fakes["a"], "b": fakes["b"]}) as running:
@@ -37,7 +39,7 @@ async def env(tmp_path: Path, fakes: dict[str, OpenAIFake]) -> AsyncIterator[Env
 
 
 async def test_429_with_retry_after_fails_over_and_cools_the_channel_that_long(env: Env,
-                                                                              fakes: dict[str, OpenAIFake]) -> None:
+                                                                              fakes: Fakes) -> None:
     fakes["a"].script.fail(429, retry_after="2")
     text, headers = await env.ask()
     assert text == "answer from b"
@@ -63,7 +65,7 @@ async def test_429_with_retry_after_fails_over_and_cools_the_channel_that_long(e
 
 
 @pytest.mark.parametrize("fault", ["500", "502", "503", "529", "refused", "stall_before_headers"])
-async def test_server_errors_and_no_answer_fail_over(tmp_path: Path, fakes: dict[str, OpenAIFake],
+async def test_server_errors_and_no_answer_fail_over(tmp_path: Path, fakes: Fakes,
                                                      fault: str) -> None:
     first = openai_channel("a", fakes["a"], priority=10, timeouts={"first_byte": 0.3})
     if fault == "refused":
@@ -89,7 +91,7 @@ async def test_server_errors_and_no_answer_fail_over(tmp_path: Path, fakes: dict
         assert state["recent_errors"][0]["status"] == expected
 
 
-async def test_stream_fails_over_before_the_first_byte(env: Env, fakes: dict[str, OpenAIFake]) -> None:
+async def test_stream_fails_over_before_the_first_byte(env: Env, fakes: Fakes) -> None:
     fakes["a"].script.fail(503)
     fakes["b"].script.reply(text="streamed by b", chunks=3, tokens=Tokens(input=9, output=3))
     stream = await env.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
@@ -100,7 +102,7 @@ async def test_stream_fails_over_before_the_first_byte(env: Env, fakes: dict[str
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 422])
-async def test_client_errors_are_returned_at_once_without_a_second_attempt(env: Env, fakes: dict[str, OpenAIFake],
+async def test_client_errors_are_returned_at_once_without_a_second_attempt(env: Env, fakes: Fakes,
                                                                           status: int) -> None:
     fakes["a"].script.fail(status, error_message=f"upstream says {status}")
     with pytest.raises(openai.APIStatusError) as caught:
@@ -115,8 +117,19 @@ async def test_client_errors_are_returned_at_once_without_a_second_attempt(env: 
     assert (await env.channels())["a"]["cooldowns"] == []  # the caller's mistake, not the channel's
 
 
+async def test_client_error_reaches_another_door_in_its_own_shape(env: Env, fakes: Fakes) -> None:
+    fakes["a"].script.fail(422, error_message="upstream says 422")
+    with pytest.raises(anthropic.UnprocessableEntityError) as caught:
+        await env.claude().messages.create(model="gpt-4o-mini", max_tokens=100, messages=MESSAGES)
+    assert caught.value.body == {"type": "error", "error": {"type": "invalid_request_error",
+                                                            "message": "upstream says 422"}}
+    assert env.received() == {"a": 1, "b": 0}
+    [row] = await env.check_books()
+    assert (row.protocol, row.channel, row.attempts, row.status) == ("anthropic", "a", 1, 422)
+
+
 async def test_revoked_key_is_set_aside_and_the_next_key_of_the_channel_answers(
-        tmp_path: Path, fakes: dict[str, OpenAIFake]) -> None:
+        tmp_path: Path, fakes: Fakes) -> None:
     good = fakes["a"].keys[0]
     channels = [openai_channel("a", fakes["a"], keys=[REVOKED, good])]
     async with routed(tmp_path, channels, fakes={"a": fakes["a"]}) as env:
@@ -140,7 +153,7 @@ async def test_revoked_key_is_set_aside_and_the_next_key_of_the_channel_answers(
 
 
 async def test_channel_whose_only_key_is_refused_hands_over_to_the_next_channel(
-        tmp_path: Path, fakes: dict[str, OpenAIFake]) -> None:
+        tmp_path: Path, fakes: Fakes) -> None:
     channels = [openai_channel("a", fakes["a"], priority=10, keys=[REVOKED]), openai_channel("b", fakes["b"])]
     async with routed(tmp_path, channels, fakes={"a": fakes["a"], "b": fakes["b"]}) as env:
         with capture_logs() as logged:
@@ -155,7 +168,7 @@ async def test_channel_whose_only_key_is_refused_hands_over_to_the_next_channel(
         assert [(r.channel, r.attempts) for r in rows] == [("b", 2), ("b", 1)]
 
 
-async def test_all_keys_refused_is_503_never_401(tmp_path: Path, fakes: dict[str, OpenAIFake]) -> None:
+async def test_all_keys_refused_is_503_never_401(tmp_path: Path, fakes: Fakes) -> None:
     channels = [openai_channel("a", fakes["a"], keys=[REVOKED, REVOKED + "-2"])]
     async with routed(tmp_path, channels, fakes={"a": fakes["a"]}) as env:
         for _ in range(2):  # the second call is refused by routing, before any upstream
@@ -169,7 +182,7 @@ async def test_all_keys_refused_is_503_never_401(tmp_path: Path, fakes: dict[str
 
 
 @pytest.mark.parametrize("fault", ["drop_after", "stall_after"])
-async def test_stream_that_sent_bytes_is_never_replayed(tmp_path: Path, fakes: dict[str, OpenAIFake],
+async def test_stream_that_sent_bytes_is_never_replayed(tmp_path: Path, fakes: Fakes,
                                                         fault: str) -> None:
     text = "one two three four five six"
     if fault == "drop_after":
@@ -195,7 +208,31 @@ async def test_stream_that_sent_bytes_is_never_replayed(tmp_path: Path, fakes: d
         assert env.books.calls[row.request_id] == ["hold", "settle:True"]
 
 
-async def test_error_event_before_any_byte_fails_over(env: Env, fakes: dict[str, OpenAIFake]) -> None:
+@pytest.mark.parametrize("fault", ["drop_after", "error_event_after"])
+async def test_anthropic_stream_broken_after_bytes_ends_with_an_error_event(
+        tmp_path: Path, fakes: Fakes, fake_anthropic: AnthropicFake, fault: str) -> None:
+    text = "one two three four five six"
+    fake_anthropic.script.reply(text=text, chunks=6, **{fault: 5})
+    channels = [{"name": "claude", "type": "anthropic", "base_url": fake_anthropic.url,
+                 "keys": [fake_anthropic.keys[0]], "models": ["claude-*"], "priority": 10},
+                openai_channel("b", fakes["b"], models=["claude-*"], model_map={"claude-*": "gpt-4o-mini"})]
+    async with routed(tmp_path, channels, fakes={"b": fakes["b"]}) as env:
+        events = await env.claude().messages.create(model="claude-sonnet-4-6", max_tokens=100,
+                                                    messages=MESSAGES, stream=True)
+        got = ""
+        with pytest.raises(anthropic.APIStatusError) as caught:  # the SDK's reading of `event: error`
+            async for event in events:
+                if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    got += event.delta.text
+        assert caught.value.body["error"]["type"] in ("api_error", "overloaded_error")  # type: ignore[index]
+        assert got and text.startswith(got) and got != text
+        assert env.received() == {"b": 0}  # never replayed
+        [row] = await env.check_books()
+        assert (row.channel, row.attempts, row.outcome, row.status) == ("claude", 1, "error", 200)
+        assert row.quota > 0 and env.books.calls[row.request_id] == ["hold", "settle:True"]
+
+
+async def test_error_event_before_any_byte_fails_over(env: Env, fakes: Fakes) -> None:
     fakes["a"].script.reply(error_event_after=0)
     stream = await env.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
@@ -205,16 +242,23 @@ async def test_error_event_before_any_byte_fails_over(env: Env, fakes: dict[str,
     assert len((await env.channels())["a"]["cooldowns"]) == 1
 
 
-async def test_anthropic_overloaded_as_first_event_fails_over(tmp_path: Path, fakes: dict[str, OpenAIFake],
-                                                              fake_anthropic: AnthropicFake) -> None:
+@pytest.mark.parametrize("door", ["openai", "anthropic"])  # translated, and passed through as it is
+async def test_anthropic_overloaded_as_first_event_fails_over(
+        tmp_path: Path, fakes: Fakes, fake_anthropic: AnthropicFake, door: str) -> None:
     fake_anthropic.script.reply(error_event_after=0)
     channels = [{"name": "claude", "type": "anthropic", "base_url": fake_anthropic.url,
                  "keys": [fake_anthropic.keys[0]], "models": ["smart"], "priority": 10,
                  "model_map": {"smart": "claude-sonnet-4-6"}},
                 openai_channel("b", fakes["b"], models=["smart"], model_map={"smart": "gpt-4o-mini"})]
     async with routed(tmp_path, channels, fakes={"b": fakes["b"]}) as env:
-        stream = await env.client().chat.completions.create(model="smart", messages=MESSAGES, stream=True)
-        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        if door == "openai":
+            stream = await env.client().chat.completions.create(model="smart", messages=MESSAGES, stream=True)
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        else:
+            events = await env.claude().messages.create(model="smart", max_tokens=100, messages=MESSAGES,
+                                                        stream=True)
+            text = "".join([e.delta.text async for e in events
+                            if e.type == "content_block_delta" and e.delta.type == "text_delta"])
         assert text == "answer from b"
         assert len(fake_anthropic.requests) == 1 and env.received() == {"b": 1}
         [row] = await env.check_books()
@@ -224,10 +268,11 @@ async def test_anthropic_overloaded_as_first_event_fails_over(tmp_path: Path, fa
 
 
 @pytest.mark.parametrize("retries", [0, 1])
-async def test_retries_bound_the_attempts(tmp_path: Path, fakes: dict[str, OpenAIFake], retries: int) -> None:
+async def test_retries_bound_the_attempts(tmp_path: Path, fakes: Fakes, retries: int) -> None:
     for fake in fakes.values():
         fake.script.fail(503)
-    channels = [openai_channel(name, fake, priority=30 - 10 * i) for i, (name, fake) in enumerate(fakes.items())]
+    channels = [openai_channel(name, fake, priority=30 - 10 * i)
+                for i, (name, fake) in enumerate(fakes.items())]
     async with routed(tmp_path, channels, fakes=fakes, routing={"retries": retries}) as env:
         with pytest.raises(openai.InternalServerError) as caught:
             await env.ask()
@@ -240,7 +285,7 @@ async def test_retries_bound_the_attempts(tmp_path: Path, fakes: dict[str, OpenA
 @pytest.mark.parametrize(("last", "status"), [("500", 502), ("502", 502), ("503", 503), ("529", 503),
                                               ("429", 503), ("stall", 504), ("refused", 502)])
 async def test_when_every_candidate_fails_the_last_failure_picks_the_status(
-        tmp_path: Path, fakes: dict[str, OpenAIFake], last: str, status: int) -> None:
+        tmp_path: Path, fakes: Fakes, last: str, status: int) -> None:
     fakes["a"].script.fail(500)
     second = openai_channel("b", fakes["b"], timeouts={"first_byte": 0.3})
     if last == "stall":
@@ -264,7 +309,7 @@ async def test_when_every_candidate_fails_the_last_failure_picks_the_status(
         assert env.received() == {"a": 1}
 
 
-async def test_weights_share_traffic_inside_a_tier(tmp_path: Path, fakes: dict[str, OpenAIFake]) -> None:
+async def test_weights_share_traffic_inside_a_tier(tmp_path: Path, fakes: Fakes) -> None:
     channels = [openai_channel("a", fakes["a"], weight=3), openai_channel("b", fakes["b"], weight=1),
                 openai_channel("c", fakes["c"], weight=0)]
     async with routed(tmp_path, channels, fakes=fakes) as env:
@@ -279,7 +324,7 @@ async def test_weights_share_traffic_inside_a_tier(tmp_path: Path, fakes: dict[s
         assert {name: sum(r.channel == name for r in rows) for name in "abc"} == counts
 
 
-async def test_priority_tiers_go_first_whatever_the_weights(tmp_path: Path, fakes: dict[str, OpenAIFake]) -> None:
+async def test_priority_tiers_go_first_whatever_the_weights(tmp_path: Path, fakes: Fakes) -> None:
     channels = [openai_channel("c", fakes["c"], priority=0, weight=100),  # file order does not matter
                 openai_channel("b", fakes["b"], priority=5, weight=100),
                 openai_channel("a", fakes["a"], priority=10, weight=1)]
@@ -295,7 +340,7 @@ async def test_priority_tiers_go_first_whatever_the_weights(tmp_path: Path, fake
         assert [(r.channel, r.attempts) for r in rows[-2:]] == [("b", 2), ("c", 2)]
 
 
-async def test_api_channels_shows_state_and_config_but_no_key(env: Env, fakes: dict[str, OpenAIFake]) -> None:
+async def test_api_channels_shows_state_and_config_but_no_key(env: Env, fakes: Fakes) -> None:
     import aiohttp
 
     fakes["a"].script.fail(500, error_message=f"boom with {fakes['a'].keys[0]} inside")
@@ -308,7 +353,8 @@ async def test_api_channels_shows_state_and_config_but_no_key(env: Env, fakes: d
     state = await env.channels()
     assert list(state) == ["a", "b"]
     a = state["a"]
-    assert (a["type"], a["priority"], a["weight"], a["enabled"], a["models"]) == ("openai", 10, 1, True, ["gpt-*"])
+    facts = (a["type"], a["priority"], a["weight"], a["enabled"], a["models"])
+    assert facts == ("openai", 10, 1, True, ["gpt-*"])
     assert a["failures"] == 1 and a["successes"] == 0 and state["b"]["successes"] == 1
     assert a["recent_errors"][0]["message"].startswith("boom with ")
     assert state["b"]["latency_ms"] is not None
@@ -316,3 +362,33 @@ async def test_api_channels_shows_state_and_config_but_no_key(env: Env, fakes: d
     assert all(fake.keys[0] not in dumped for fake in fakes.values())
     assert fakes["a"].url not in dumped  # base URLs may carry credentials: left out
 
+
+
+@pytest.mark.parametrize("proxy", ["socks5", "socks5h", "http", "hung socks5"])
+async def test_a_channel_behind_a_proxy_answers_through_it(tmp_path: Path, fakes: Fakes,
+                                                           proxy: str) -> None:
+    from tests.routing.http_proxy import HttpProxy
+    from tests.routing.socks5_server import Socks5Server
+
+    server: Socks5Server | HttpProxy = (HttpProxy() if proxy == "http"
+                                        else Socks5Server(stall=proxy == "hung socks5"))
+    async with server:
+        url = f"{proxy.split()[-1]}://127.0.0.1:{server.port}"
+        channels = [openai_channel("a", fakes["a"], priority=10, proxy=url, timeouts={"connect": 0.3}),
+                    openai_channel("b", fakes["b"])]
+        async with routed(tmp_path, channels, fakes={"a": fakes["a"], "b": fakes["b"]}) as env:
+            text, _ = await env.ask()
+            [row] = await env.check_books()
+    if proxy == "hung socks5":  # a proxy that never answers is a connect timeout: the next channel answers
+        assert (text, row.channel, row.attempts) == ("answer from b", "b", 2)
+        assert env.received() == {"a": 0, "b": 1}
+        return
+    assert (text, row.channel, row.attempts) == ("answer from a", "a", 1)
+    assert env.received() == {"a": 1, "b": 0}
+    if isinstance(server, HttpProxy):
+        [forwarded] = server.forwarded
+        assert forwarded.request_line == f"POST {fakes['a'].url}/v1/chat/completions HTTP/1.1"
+    else:
+        [tunnel] = server.tunnels
+        assert tunnel.port == int(fakes["a"].url.rsplit(":", 1)[1])
+        assert bytes(tunnel.sent).startswith(b"POST /v1/chat/completions ")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.e2e.routing_env import PICKER_KEY, Env, openai_channel, openai_fakes, routed
+from tests.e2e.routing_env import MESSAGES, PICKER_KEY, Env, openai_channel, openai_fakes, routed
 from tests.fakes.openai import OpenAIFake
 from tests.harness import CALLER_KEY
 
@@ -34,7 +34,32 @@ async def ask_openai(env: Env, key: str, headers: dict[str, str] | None) -> str:
         raise Refused(exc.status_code, exc.message) from None
 
 
-DOORS: dict[str, Ask] = {"openai": ask_openai}
+async def ask_anthropic(env: Env, key: str, headers: dict[str, str] | None) -> str:
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(base_url=env.gw.url + "/claude", api_key=key, max_retries=0)
+    try:
+        message = await client.messages.create(model="gpt-4o-mini", max_tokens=100, messages=MESSAGES,
+                                               extra_headers=headers)
+    except anthropic.APIStatusError as exc:
+        raise Refused(exc.status_code, exc.message) from None
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+async def ask_gemini(env: Env, key: str, headers: dict[str, str] | None) -> str:
+    from google import genai
+    from google.genai import errors, types
+
+    client = genai.Client(api_key=key, http_options={"base_url": env.gw.url + "/gemini"}).aio
+    config = types.GenerateContentConfig(http_options=types.HttpOptions(headers=headers)) if headers else None
+    try:
+        reply = await client.models.generate_content(model="gpt-4o-mini", contents="Say hello", config=config)
+    except errors.APIError as exc:
+        raise Refused(exc.code, exc.message or "") from None
+    return reply.text or ""
+
+
+DOORS: dict[str, Ask] = {"openai": ask_openai, "anthropic": ask_anthropic, "gemini": ask_gemini}
 
 
 @pytest_asyncio.fixture
@@ -139,3 +164,37 @@ async def test_unknown_channel_is_404_and_disabled_channel_503(env: Env, ask: As
     [row] = await env.check_books()
     assert (row.token, row.status, row.quota, row.attempts) == ("picker", status, 0, 0)
     assert env.books.calls[row.request_id] == ["log"]  # refused before any hold
+
+
+ANTHROPIC_BODY = {"model": "gpt-4o-mini", "max_tokens": 100, "messages": MESSAGES}
+GEMINI_BODY = {"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}]}
+GEMINI_PATH = "/gemini/v1beta/models/gpt-4o-mini:generateContent"
+
+
+@pytest.mark.parametrize("where", ["x-api-key", "x-goog-api-key", "query key"])
+@pytest.mark.parametrize(("suffix", "token", "status", "answered_by"), [
+    ("#b", "picker", 200, "b"), ("#!a", "picker", 200, "b"), ("#b", "alice", 403, None)])
+async def test_key_suffix_in_every_key_location(env: Env, where: str, suffix: str, token: str, status: int,
+                                                answered_by: str | None) -> None:
+    import aiohttp
+
+    key = (PICKER_KEY if token == "picker" else CALLER_KEY) + suffix
+    if where == "x-api-key":  # what Claude Code and curl send (the anthropic SDK sends a bearer token)
+        path, body = "/claude/v1/messages", ANTHROPIC_BODY
+        headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    elif where == "x-goog-api-key":
+        path, body, headers = GEMINI_PATH, GEMINI_BODY, {"x-goog-api-key": key}
+    else:
+        path, body, headers = f"{GEMINI_PATH}?key={key.replace('#', '%23')}", GEMINI_BODY, {}
+    async with aiohttp.ClientSession() as http, http.post(env.gw.url + path, json=body,
+                                                          headers=headers) as resp:
+        assert resp.status == status, await resp.text()
+        reply = await resp.json()
+    if answered_by is None:
+        assert env.received() == {"a": 0, "b": 0, "d": 0}
+        assert "channel" in str(reply)
+        return
+    assert f"answer from {answered_by}" in str(reply)
+    assert env.received() == {"a": 0, "b": 1, "d": 0}
+    [row] = await env.check_books()
+    assert (row.token, row.channel, row.attempts) == (token, answered_by, 1)
