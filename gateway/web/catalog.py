@@ -22,8 +22,8 @@ def model_names(config: GatewayConfig, token: Token) -> list[str]:
         for pattern in channel.models:
             (patterns.append(pattern) if any(w in pattern for w in _WILDCARDS) else names.add(pattern))
         # A model_map key is callable only where the channel's own patterns match it (routing's rule).
-        names.update(k for k in channel.model_map
-                     if not any(w in k for w in _WILDCARDS) and any(fnmatchcase(k, p) for p in channel.models))
+        names.update(k for k in channel.model_map if not any(w in k for w in _WILDCARDS)
+                     and any(fnmatchcase(k, p) for p in channel.models))
     for priced in config.pricing:
         if not any(w in priced for w in _WILDCARDS) and any(fnmatchcase(priced, p) for p in patterns):
             names.add(priced)
