@@ -7,13 +7,16 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.channel_state import ChannelState
 from gateway.config.models import GatewayConfig
 from gateway.ledger.base import Ledger
 from gateway.logs import Redactor
 from gateway.upstream import Upstream
+
+if TYPE_CHECKING:
+    from gateway.reload import Reloader
 
 
 @dataclass(slots=True)
@@ -28,17 +31,33 @@ class Runtime:
     log: Any  # a structlog BoundLogger
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.time
+    reloader: Reloader | None = None  # set when the process was started from a config file
     in_flight: int = 0
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    _calls: set[asyncio.Task[Any]] = field(default_factory=set)  # tasks serving calls, for shutdown
 
     def call_started(self) -> None:
         self.in_flight += 1
         self._idle.clear()
+        task = asyncio.current_task()
+        if task is not None:
+            self._calls.add(task)
 
     def call_ended(self) -> None:
         self.in_flight -= 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._calls.discard(task)
         if self.in_flight == 0:
             self._idle.set()
+
+    def cancel_calls(self) -> int:
+        """Cancel every call in flight (shutdown past its grace period); each settles for what it
+        produced or releases its hold on the way out. Returns how many were cancelled."""
+        calls = [task for task in self._calls if not task.done()]
+        for task in calls:
+            task.cancel()
+        return len(calls)
 
     async def idle(self) -> None:
         """Wait until no call is in flight (its settlement and log row written)."""
