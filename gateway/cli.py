@@ -1,26 +1,21 @@
-"""The `gateway` command: serve, check a config, and small key helpers."""
+"""The `gateway` command: serve, check a config, read the ledger (tokens, logs, stats), key helpers."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import hashlib
-import os
 import secrets
 import sys
 from collections.abc import Sequence
 
+from gateway import cli_read
+from gateway.cli_read import CONFIG_HELP, config_path
 from gateway.config import ConfigError, load_config
-
-DEFAULT_CONFIG = "config.yaml"
-
-
-def _config_path(given: str | None) -> str:
-    return given or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    path = _config_path(args.config)
+    path = config_path(args.config)
     try:
         config = load_config(path)
     except ConfigError as err:
@@ -38,7 +33,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.server import serve
 
-    path = _config_path(args.config)
+    path = config_path(args.config)
     try:
         load_config(path)
     except ConfigError as err:
@@ -49,7 +44,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as err:
         print(f"{path}: {err.strerror}", file=sys.stderr)
         return 1
-    return asyncio.run(serve(path, host=args.host, port=args.port, demo_port=args.demo_upstream))
+    watch = None if args.no_watch else args.watch_interval
+    return asyncio.run(serve(path, host=args.host, port=args.port, demo_port=args.demo_upstream,
+                             watch_interval=watch))
 
 
 def cmd_hash_key(args: argparse.Namespace) -> int:
@@ -68,15 +65,20 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gateway", description="A self-hosted LLM API gateway.")
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("-c", "--config", help=f"YAML file (default $GATEWAY_CONFIG or {DEFAULT_CONFIG})")
+    serve.add_argument("-c", "--config", help=CONFIG_HELP)
     serve.add_argument("--host", help="override server.host")
-    serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument("--port", type=int, help="override server.port (0: any free port)")
     serve.add_argument("--demo-upstream", type=int, metavar="PORT",
                        help="also run the local demo upstream on 127.0.0.1:PORT")
+    serve.add_argument("--watch-interval", type=float, default=1.0, metavar="SECONDS",
+                       help="how often to look for changes of the config file (default 1)")
+    serve.add_argument("--no-watch", action="store_true",
+                       help="do not reload when the file changes (SIGHUP and POST /api/reload still do)")
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check", help="validate a config file and list every problem")
-    check.add_argument("-c", "--config", help="YAML file")
+    check.add_argument("-c", "--config", help=CONFIG_HELP)
     check.set_defaults(func=cmd_check)
+    cli_read.add_commands(sub)
     hash_key = sub.add_parser("hash-key", help="print the key_sha256 of a key")
     hash_key.add_argument("key")
     hash_key.set_defaults(func=cmd_hash_key)
