@@ -166,7 +166,8 @@ async def _handle(rt: Runtime, call: Call, out: Responder) -> None:
     row = new_row(call)
     try:
         admission = admit(rt, config, call)
-        await rt.ledger.hold(call.request_id, call.token.name, call.token.grant, admission.hold)
+        await rt.ledger.hold(call.request_id, call.token.name, call.token.grant, admission.hold,
+                             model=call.model)
     except QuotaExceeded:
         err = GatewayError("insufficient_quota",
                            "You exceeded your current quota: this key has not enough quota left for the "
