@@ -14,7 +14,7 @@ from gateway.ledger.base import Ledger
 from gateway.ledger.sqlite import SqliteLedger
 from gateway.runtime import Runtime
 from gateway.upstream import Upstream
-from gateway.web import admin, anthropic_door, channels_api, gemini_door, models, openai_door, ops
+from gateway.web import admin, anthropic_door, channels_api, dashboard, gemini_door, models, openai_door, ops
 from gateway.web.keys import RUNTIME
 from gateway.web.middleware import add_request_id, gateway_middleware
 
@@ -59,6 +59,7 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None,
     app.add_routes(admin.routes())
     app.add_routes(channels_api.routes())
     app.add_routes(ops.routes())
+    app.add_routes(dashboard.routes())
     return app
 
 
