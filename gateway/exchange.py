@@ -59,7 +59,7 @@ def _passthrough(call: Call, upstream_model: str) -> Plan:
     if door is not Protocol.GEMINI and body.get("model") != upstream_model:
         body = {**body, "model": upstream_model}
         changed = True
-    if door is Protocol.GEMINI and upstream_model != call.model:
+    if door is Protocol.GEMINI:  # inner names follow the URL's, mapped or not: one model is billed
         body, changed = _gemini_inner_models(body, upstream_model)
     strip_usage = False
     if door is Protocol.OPENAI and call.stream and call.endpoint in (Endpoint.CHAT, Endpoint.COMPLETIONS):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,8 @@ from gateway.protocols.errors import GatewayError
 
 MAX_OUTPUT_TOKENS = 10_000_000  # anything above is absurd for any model and would overflow a hold
 MAX_CHOICES = 128  # OpenAI's own limit on `n`
+MAX_MODEL_CHARS = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +39,14 @@ def require_object(body: object) -> Mapping[str, Any]:
 
 
 def require_model(body: Mapping[str, Any]) -> str:
+    """A model name that routing, the ledger and (for Gemini channels, quoted) a URL can carry: no
+    control characters, at most MAX_MODEL_CHARS."""
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise GatewayError("invalid_request", "`model` must be a non-empty string", param="model")
+    if len(model) > MAX_MODEL_CHARS or _CONTROL.search(model):
+        raise GatewayError("invalid_request",
+                           f"`model` must be at most {MAX_MODEL_CHARS} printable characters", param="model")
     return model
 
 

@@ -32,8 +32,12 @@ STATUS_CODES = {
 
 
 def _either(obj: Mapping[str, Any], camel: str, snake: str) -> str:
-    """The key a body uses: REST accepts both lowerCamel (what SDKs send) and snake_case names."""
-    return snake if camel not in obj and snake in obj else camel
+    """The key a body uses: REST accepts both lowerCamel (what SDKs send) and snake_case names. Both
+    at once are refused: the hold would read one while the upstream might read the other."""
+    if camel in obj and snake in obj:
+        raise GatewayError("invalid_request", f"`{camel}` and `{snake}` are the same field; send one",
+                           param=camel)
+    return snake if snake in obj else camel
 
 
 def chat_request_facts(body: object, *, model: str, stream: bool) -> RequestFacts:

@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway.call import Endpoint
 from gateway.protocols import Protocol
 from gateway.protocols import anthropic as wire
-from gateway.web.doors import caller, new_call, read_json, serve
+from gateway.web.doors import accept_call, serve
 
 DOOR = Protocol.ANTHROPIC
 PASSED_ON = ("anthropic-beta",)  # caller headers that carry meaning to an Anthropic upstream
@@ -37,11 +37,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
 
 
 async def _call(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
-    who = caller(request, DOOR)
-    body, raw = await read_json(request)
-    facts = wire.request_facts(endpoint.value, body)
-    call = new_call(request, who, DOOR, endpoint, model=facts.model, body=body, raw=raw)
-    call.stream, call.max_output_tokens = facts.stream, facts.max_output_tokens
+    call = await accept_call(request, DOOR, endpoint, lambda body: wire.request_facts(endpoint.value, body))
     call.passthrough_headers = passthrough_headers(request)
     return await serve(request, call)
 

@@ -7,6 +7,7 @@ here while `GET /v1/models/{id}` stays with the shared model lists (gateway/web/
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aiohttp import web
 
@@ -14,7 +15,8 @@ from gateway.call import Endpoint
 from gateway.protocols import Protocol
 from gateway.protocols import gemini as wire
 from gateway.protocols.errors import GatewayError
-from gateway.web.doors import caller, new_call, read_json, serve
+from gateway.protocols.facts import RequestFacts
+from gateway.web.doors import accept_call, serve
 
 DOOR = Protocol.GEMINI
 GEMINI_VERSION = r"v\d+(?:alpha|beta)?\d*"  # v1, v1beta, v1alpha, and whatever Google numbers next
@@ -45,13 +47,12 @@ async def call_method(request: web.Request) -> web.StreamResponse:
     endpoint = METHODS.get(method) if colon else None
     if endpoint is None:
         raise GatewayError("not_found", f"Unknown request URL: {request.method} {request.path}.")
-    who = caller(request, DOOR)
-    model = valid_model_segment(model)
-    body, raw = await read_json(request)
     stream = method == "streamGenerateContent"
-    facts = wire.request_facts(endpoint.value, body, model=model, stream=stream)
-    call = new_call(request, who, DOOR, endpoint, model=model, body=body, raw=raw)
-    call.stream, call.max_output_tokens, call.choices = facts.stream, facts.max_output_tokens, facts.n
+
+    def read_facts(body: dict[str, Any]) -> RequestFacts:
+        return wire.request_facts(endpoint.value, body, model=valid_model_segment(model), stream=stream)
+
+    call = await accept_call(request, DOOR, endpoint, read_facts, url_model=model)
     call.gemini_version = request.match_info["version"]
     call.gemini_method = method
     call.gemini_sse = request.query.get("alt") == "sse"

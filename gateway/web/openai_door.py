@@ -7,7 +7,7 @@ from aiohttp import web
 from gateway.call import Endpoint
 from gateway.protocols import Protocol
 from gateway.protocols import openai as wire
-from gateway.web.doors import caller, new_call, read_json, serve
+from gateway.web.doors import accept_call, serve
 
 DOOR = Protocol.OPENAI
 
@@ -25,21 +25,12 @@ async def responses(request: web.Request) -> web.StreamResponse:
 
 
 async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
-    who = caller(request, DOOR)
-    body, raw = await read_json(request)
-    facts = wire.request_facts(endpoint.value, body)
-    call = new_call(request, who, DOOR, endpoint, model=facts.model, body=body, raw=raw)
-    call.stream, call.max_output_tokens = facts.stream, facts.max_output_tokens
-    call.choices, call.wants_usage = facts.n, facts.wants_usage
+    call = await accept_call(request, DOOR, endpoint, lambda body: wire.request_facts(endpoint.value, body))
     return await serve(request, call)
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
-    who = caller(request, DOOR)
-    body, raw = await read_json(request)
-    facts = wire.request_facts(Endpoint.EMBEDDINGS.value, body)
-    call = new_call(request, who, DOOR, Endpoint.EMBEDDINGS, model=facts.model, body=body, raw=raw)
-    return await serve(request, call)
+    return await _generate(request, Endpoint.EMBEDDINGS)
 
 
 def routes() -> list[web.RouteDef]:
