@@ -78,20 +78,20 @@ class Settlement:
         charge = pricing.cost(self.admission.price, usage, quota_per_usd=self.config.billing.quota_per_usd,
                               multiplier=multiplier)
         row = self.row
-        row.outcome, row.status, row.quota = outcome, status, charge
+        flags = [f for f in (row.flags,) if f]
+        if clamped:  # negative or absurd numbers: the upstream is broken, never bill past the hold
+            flags.append("usage_clamped")
+            charge = min(charge, self.admission.hold)
+        if charge > self.admission.hold:
+            flags.append("over_hold")
+        row.outcome, row.status, row.quota, row.flags = outcome, status, charge, ",".join(flags)
         row.prompt_tokens, row.completion_tokens = usage.prompt, usage.completion
         row.cached_tokens, row.cache_write_tokens = usage.cached, usage.cache_write
         row.reasoning_tokens, row.usage_estimated = usage.reasoning, not usage.reported
-        flags = [f for f in (row.flags,) if f]
-        if clamped:
-            flags.append("usage_clamped")
-        if charge > self.admission.hold:
-            flags.append("over_hold")
-        row.flags = ",".join(flags)
         self._finish_times()
+        if clamped:  # before the write: a caller that hangs up cancels the handler at that await
+            self.rt.log.warning("usage_clamped", channel=channel.name, model=self.call.model, charge=charge)
         await shielded(self.rt.ledger.settle(row))
-        if clamped:
-            self.rt.log.warning("usage_clamped", channel=channel.name, model=self.call.model)
 
     async def release(self, status: int, error: str, *, outcome: Outcome = Outcome.ERROR) -> None:
         if self.done:
@@ -307,7 +307,7 @@ def _failover_error(channel: Channel, status: int, message: str) -> GatewayError
     upstream's 429 (it is the channel that is limited, not the caller's key)."""
     kind = {408: "timeout", 504: "timeout", 429: "unavailable", 503: "unavailable",
             529: "unavailable"}.get(status, "bad_gateway")
-    return GatewayError(kind, f"channel {channel.name}: {message}")
+    return GatewayError(kind, f"channel {channel.name} answered {status}: {message}")  # the row keeps it
 
 
 def _upstream_message(channel_type: Wire, status: int, body: bytes) -> str:

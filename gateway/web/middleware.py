@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -60,6 +61,9 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     except GatewayError as err:
         status = err.http_status
         return render(request, err)
+    except asyncio.CancelledError:  # the caller hung up (handler cancellation): not a server error
+        status = 499
+        raise
     except web.HTTPException as exc:
         status = exc.status
         if exc.status < 400:
