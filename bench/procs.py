@@ -37,9 +37,10 @@ def raise_nofile() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of `pid` (all its threads), from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """utime + stime of `pid` (all its threads), from /proc/<pid>/stat; of one thread with `thread`."""
+    path = f"/proc/{pid}/task/{thread}/stat" if thread is not None else f"/proc/{pid}/stat"
+    with open(path, "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # fields 14 and 15 of proc(5), after "pid (comm)"
 
@@ -116,6 +117,10 @@ class Server:
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
+
+    def main_thread_cpu(self) -> float:
+        """The main thread's CPU: for an asyncio server, the event loop (other threads: the ledger's)."""
+        return cpu_seconds(self.pid, self.pid)
 
     def rss(self) -> int:
         """Current RSS of the process tree; also raises the recorded peak."""

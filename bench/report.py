@@ -13,6 +13,7 @@ BEGIN, END = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->"
 
 
 def _num(value: float | None, digits: int = 0) -> str:
+    """A number with thousands separators, or – when there is none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:,.{digits}f}"
@@ -102,28 +103,33 @@ def _errors(load: object) -> str:
 
 def _non_streaming(r: Results) -> list[str]:
     direct = r.json_c1.get(sc.DIRECT)
-    out = ["| route | req/s (c=32) | server CPU µs/req | p50 ms (c=1) | p99 ms (c=1) | added p50 / p99 ms "
-           "| failed |", "|---|---|---|---|---|---|---|"]
-    for label in sc.LABELS:
+    out = ["| route | req/s (c=32) | server CPU µs/req | of which main thread | p50 ms (c=1) | p99 ms (c=1) "
+           "| added p50 / p99 ms | server CPU µs/req (c=1) | failed |", "|" + "---|" * 9]
+    for label in (*sc.LABELS, sc.ON_TMPFS):
         tput, lat = r.json_c32.get(label), r.json_c1.get(label)
+        if tput is None and lat is None:
+            continue
         added = "–"
         if lat and direct and label != sc.DIRECT:
             added = f"+{lat.wrk.p50_ms - direct.wrk.p50_ms:.2f} / +{lat.wrk.p99_ms - direct.wrk.p99_ms:.2f}"
         out.append(f"| {label} | {_num(tput.rate if tput else None)} | "
-                   f"{_num(tput.cpu_us if tput else None)} | {_num(lat.wrk.p50_ms if lat else None, 3)} | "
-                   f"{_num(lat.wrk.p99_ms if lat else None, 3)} | {added} | {_errors(tput)} |")
+                   f"{_num(tput.cpu_us if tput else None)} | {_num(tput.loop_cpu_us if tput else None)} | "
+                   f"{_num(lat.wrk.p50_ms if lat else None, 3)} | "
+                   f"{_num(lat.wrk.p99_ms if lat else None, 3)} | {added} | "
+                   f"{_num(lat.cpu_us if lat else None)} | {_errors(tput)} |")
     return out
 
 
 def _streaming(r: Results) -> list[str]:
-    out = ["| route | streams/s (c=32) | server CPU µs/stream | TTFB p50 / p99 ms (c=1) | "
-           "total p50 / p99 ms (c=1) | failed |", "|---|---|---|---|---|---|"]
+    out = ["| route | streams/s (c=32) | server CPU µs/stream | of which main thread "
+           "| TTFB p50 / p99 ms (c=1) | total p50 / p99 ms (c=1) | failed |", "|" + "---|" * 7]
     for label in sc.LABELS:
         load, one = r.sse_c32.get(label), r.sse_c1.get(label)
         ttfb = f"{one.ttfb_p50:.3f} / {one.ttfb_p99:.3f}" if one else "–"
         total = f"{one.total_p50:.3f} / {one.total_p99:.3f}" if one else "–"
         out.append(f"| {label} | {_num(load.rate if load else None)} | "
-                   f"{_num(load.cpu_us if load else None)} | {ttfb} | {total} | {_errors(load)} |")
+                   f"{_num(load.cpu_us if load else None)} | {_num(load.loop_cpu_us if load else None)} | "
+                   f"{ttfb} | {total} | {_errors(load)} |")
     return out
 
 

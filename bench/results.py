@@ -22,6 +22,13 @@ class Load:
 
     wrk: WrkResult
     cpu_s: float
+    loop_cpu_s: float | None = None  # the main thread's share (the event loop), when it was measured
+
+    @property
+    def loop_cpu_us(self) -> float | None:
+        if self.loop_cpu_s is None or not self.wrk.requests:
+            return None
+        return self.loop_cpu_s / self.wrk.requests * 1e6
 
     @property
     def rate(self) -> float:

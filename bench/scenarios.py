@@ -13,6 +13,9 @@ GATEWAY = "gateway"
 TO_ANTHROPIC = "gateway → anthropic"
 TO_GEMINI = "gateway → gemini"
 LABELS = (DIRECT, BARE, GATEWAY, TO_ANTHROPIC, TO_GEMINI)
+# A diagnostic, not a configuration to run: the same gateway with its ledger on tmpfs, where fsync is free,
+# so the difference to GATEWAY is what the durable commits cost (the hold's is on every call's path).
+ON_TMPFS = "gateway, ledger on tmpfs (diagnostic)"
 
 OPENAI_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-haiku-4-5"
@@ -25,11 +28,12 @@ class Ports:
     upstream: int
     bare: int
     gateway: int
+    gateway_tmpfs: int = 0
 
 
 def server_of(label: str) -> str:
     """Which process does the work for a route: the one whose CPU is charged to it."""
-    return {DIRECT: "upstream", BARE: "bare"}.get(label, "gateway")
+    return {DIRECT: "upstream", BARE: "bare", ON_TMPFS: "gateway-tmpfs"}.get(label, "gateway")
 
 
 def request(label: str, ports: Ports, *, stream: bool, shape: str = "") -> Request:
@@ -40,8 +44,10 @@ def request(label: str, ports: Ports, *, stream: bool, shape: str = "") -> Reque
         port = ports.upstream if label == DIRECT else ports.bare
         return Request(port, "/v1/chat/completions", openai_body(OPENAI_MODEL + shape, stream),
                        (UPSTREAM_KEY,))
-    model = {GATEWAY: OPENAI_MODEL, TO_ANTHROPIC: ANTHROPIC_MODEL, TO_GEMINI: GEMINI_MODEL}[label]
-    return Request(ports.gateway, "/v1/chat/completions", openai_body(model + shape, stream),
+    model = {GATEWAY: OPENAI_MODEL, ON_TMPFS: OPENAI_MODEL, TO_ANTHROPIC: ANTHROPIC_MODEL,
+             TO_GEMINI: GEMINI_MODEL}[label]
+    port = ports.gateway_tmpfs if label == ON_TMPFS else ports.gateway
+    return Request(port, "/v1/chat/completions", openai_body(model + shape, stream),
                    tuple(caller_keys()))
 
 
