@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.protocols import Protocol
 from gateway.protocols.errors import GatewayError
+from gateway.translate.gemini.names import camel_request
 from gateway.translate.neutral import Drops, Json
 
 
@@ -59,6 +60,7 @@ def _base64_floats(values: list[float]) -> str:
 # ---- Gemini caller, OpenAI channel ---------------------------------------------------------------
 
 def gemini_to_openai_request(body: Json, upstream_model: str, drops: Drops) -> Json:
+    body = camel_request(body)  # google-genai may spell nested fields in snake_case
     requests = body["requests"] if isinstance(body.get("requests"), list) else [body]
     texts: list[str] = []
     dims: set[int] = set()

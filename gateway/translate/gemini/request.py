@@ -8,6 +8,7 @@ from gateway.protocols import Protocol
 from gateway.protocols.errors import GatewayError
 from gateway.translate import schema as schema_util
 from gateway.translate.fields import GEN, read_sampling, write_sampling
+from gateway.translate.gemini.names import camel_request
 from gateway.translate.gemini.parts import read_content_parts, write_message_parts
 from gateway.translate.neutral import (
     ChatRequest,
@@ -32,7 +33,7 @@ _JSON_MIME = "application/json"
 # ---- Gemini -> neutral ---------------------------------------------------------------------------
 
 def read_request(body: Json, drops: Drops) -> ChatRequest:
-    rest = dict(body)
+    rest = camel_request(body)  # google-genai sends nested fields in snake_case
     rest.pop("model", None)
     gen = dict(rest.pop(GEN, None) or {})
     rest[GEN] = gen
@@ -40,7 +41,7 @@ def read_request(body: Json, drops: Drops) -> ChatRequest:
     contents = rest.pop("contents", None)
     if not isinstance(contents, list) or not contents:
         raise GatewayError("invalid_request", "contents must be a non-empty array", param="contents")
-    system = rest.pop("systemInstruction", None) or rest.pop("system_instruction", None)
+    system = rest.pop("systemInstruction", None)
     if isinstance(system, str):
         req.system = [Text(system)]
     elif isinstance(system, dict):
@@ -71,9 +72,9 @@ def _read_tools(tools: list[Any], drops: Drops) -> list[Tool]:
         if not isinstance(tool, dict):
             continue
         for key in tool:
-            if key not in ("functionDeclarations", "function_declarations"):
+            if key != "functionDeclarations":
                 drops.add(f"tools.{key}")
-        for decl in tool.get("functionDeclarations") or tool.get("function_declarations") or []:
+        for decl in tool.get("functionDeclarations") or []:
             params = decl.get("parametersJsonSchema")
             if params is None and isinstance(decl.get("parameters"), dict):
                 params = schema_util.from_gemini(decl["parameters"], drops, SCHEMA_WHERE[GEMINI])
