@@ -125,6 +125,9 @@ async def running(config: Path, *args: str, **kwargs: Any) -> AsyncIterator[Gate
     gateway = await start_gateway(config, *args, **kwargs)
     try:
         yield gateway
+    except BaseException:
+        print("gateway log:", *(json.dumps(e) for e in gateway.events[-40:]), sep="\n")  # shown on failure
+        raise
     finally:
         await gateway.stop()
 

@@ -85,3 +85,20 @@ async def test_sigterm_cuts_calls_at_the_deadline_settles_what_was_produced_and_
     released, *settled = rows
     assert released[3] == 0  # nothing produced: the hold was released
     assert all(quota > 0 for *_, quota in settled)  # streams are billed for what they relayed
+
+
+async def test_a_second_sigterm_ends_the_grace_period_at_once(tmp_path: Path, fake_openai: OpenAIFake) -> None:
+    db, cfg = setup(tmp_path, fake_openai, grace=60)
+    fake_openai.script.default = Behaviour(text=TEXT * 5, chunks=40, chunk_delay=0.1)
+    async with running(cfg, "--no-watch") as gw, aiohttp.ClientSession() as session:
+        async with stream(session, gw.url) as call:
+            assert await call.next_event() is not None
+            gw.send(signal.SIGTERM)
+            await gw.wait_for("draining")
+            gw.send(signal.SIGTERM)
+            await read_rest(call)
+        assert not call.done
+        assert await gw.exit_code(within=10) == 0
+        assert (await gw.wait_for("drain_deadline"))["cancelled_calls"] == 1
+    [(_, outcome, status, quota)] = assert_balanced(db)["rows"]
+    assert (outcome, status) == ("cancelled", 499) and quota > 0
