@@ -203,16 +203,24 @@ class Bench:
         return Hold(streams=held.total, finished=held.finished, failed=held.failed, rss_all_open=best["rss"],
                     rss_peak=best["peak"], errors=held.errors)
 
-    def profile(self, name: str, *, stream: bool) -> str:
+    def profile(self, name: str, *, stream: bool, shape: str = "", chunks: int = 0) -> str:
+        """py-spy on the gateway under wrk c=32; with `chunks`, costs are shown per relayed chunk."""
         out = self.workdir / f"profile-{name}.collapsed"
-        recorder = profile.start(self.server(sc.GATEWAY).pid, self.plan.profile, out)
+        server = self.server(sc.GATEWAY)
+        request = sc.request(sc.GATEWAY, self.ports, stream=stream, shape=shape)
+        loop_before = server.main_thread_cpu()
+        recorder = profile.start(server.pid, self.plan.profile, out)
         time.sleep(0.3)
-        request = sc.request(sc.GATEWAY, self.ports, stream=stream)
-        wrk.run(request, connections=32, seconds=self.plan.profile + 1)
+        result = wrk.run(request, connections=32, seconds=self.plan.profile + 1)
         profile.finish(recorder)
+        # The event loop's CPU per request over the same run turns sample shares into microseconds.
+        loop_us = (server.main_thread_cpu() - loop_before) / max(1, result.requests * max(1, chunks)) * 1e6
         summary = profile.summarise(out, str(ROOT))
-        title = f"gateway, {'streaming' if stream else 'non-streaming'} pass-through, wrk c=32"
-        return profile.markdown(summary, title) + f"\nCollapsed stacks: `{out.name}`\n"
+        what = f"paced streams ({shape}: one read and one write per chunk)" if shape else (
+            "streaming" if stream else "non-streaming")
+        title = f"gateway, {what}, pass-through, wrk c=32"
+        return (profile.markdown(summary, title, loop_us=loop_us, unit="chunk" if chunks else "request")
+                + f"\nCollapsed stacks: `{out.name}`\n")
 
     def ledger_alone(self) -> float:
         argv = [procs.python(), str(ROOT / "scripts" / "bench_ledger.py"),

@@ -37,8 +37,19 @@ def _run(argv: list[str], cwd: Path | None = None) -> str:
 
 
 def load_average() -> str:
-    """Other work on the machine competes for the same cores; the report says how much there was."""
-    return f"{os.getloadavg()[0]:.2f}"
+    """Other work on the machine competes for the same cores and disk; the report says how much there was:
+    the 1-minute load average, and the share of the last minute in which some task waited for CPU or I/O
+    (Linux pressure stall information, where the kernel has it)."""
+    text = f"{os.getloadavg()[0]:.2f}"
+    stalls = []
+    for kind in ("cpu", "io"):
+        try:
+            some = Path(f"/proc/pressure/{kind}").read_text().splitlines()[0]
+        except (OSError, IndexError):
+            continue
+        fields = dict(part.split("=") for part in some.split()[1:])
+        stalls.append(f"{kind} {float(fields['avg60']):.0f}%")
+    return text + (f" (stalled: {', '.join(stalls)})" if stalls else "")
 
 
 def describe(root: Path) -> dict[str, str]:
@@ -56,6 +67,6 @@ def describe(root: Path) -> dict[str, str]:
         "orjson": _version("orjson"),
         "wrk": _run(["wrk", "-v"]).split(" Copyright")[0],
         "py-spy": _run([str(Path(sys.executable).with_name("py-spy")), "--version"]),
-        "load average (1 min)": load_average(),
+        "load": load_average(),
         "gateway commit": commit + (" (gateway/ modified)" if dirty not in ("", "?") else ""),
     }

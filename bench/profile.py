@@ -120,28 +120,42 @@ def summarise(collapsed: Path, root: str) -> Summary:
     return Summary(loop, others)
 
 
-def _table(rows: list[tuple[str, int]], what: str, busy: int, lines: dict[str, Counter[str]] | None = None
-           ) -> list[str]:
-    out = [f"| # | {what} | share of busy samples |", "|---|---|---|"]
+def _table(rows: list[tuple[str, int]], what: str, busy: int, lines: dict[str, Counter[str]] | None = None,
+           per_request_us: float | None = None, unit: str = "request") -> list[str]:
+    """Rows of (frame, samples) as shares of `busy`, and as µs per request (or chunk) when the loop's CPU
+    per request over the same run is known."""
+    extra = f" ≈ µs/{unit} |" if per_request_us else ""
+    out = [f"| # | {what} | share of busy samples |{extra}", "|---|---|---|" + ("---|" if extra else "")]
     for i, (name, count) in enumerate(rows, 1):
         hot = ""
         if lines is not None and lines.get(name):
             hot = " — hottest lines " + ", ".join(f":{n}" for n, _ in lines[name].most_common(2) if n)
-        out.append(f"| {i} | `{name}`{hot} | {count / busy:.1%} |")
+        us = f" {count / busy * per_request_us:,.0f} |" if per_request_us else ""
+        out.append(f"| {i} | `{name}`{hot} | {count / busy:.1%} |{us}")
     return out
 
 
-def markdown(summary: Summary, title: str, top: int = 15) -> str:
+def markdown(summary: Summary, title: str, top: int = 15, loop_us: float | None = None,
+             unit: str = "request") -> str:
+    """The summary as Markdown; `loop_us` is the event loop's CPU per request (or per `unit`) during the
+    recording."""
     loop, others = summary.loop, summary.others
     if not loop.busy:
         return f"#### {title}\n\nno samples of the event loop\n"
-    inclusive = [(n, c) for n, c in loop.total.most_common() if c < loop.busy * 0.97][:top]
+    below = [(n, c) for n, c in loop.total.most_common() if c < loop.busy * 0.97]  # not the entry frames
+    inclusive = below[:top]
+    ours = [(n, c) for n, c in below if n.split("(", 1)[-1].startswith("gateway/")][:25]
+    cost = (f" The event loop spent {loop_us:,.0f} µs of CPU per {unit} during this recording "
+            "(py-spy pauses it while sampling); µs columns share that out.") if loop_us else ""
     lines = [f"#### {title}", "",
              f"Event-loop thread: {loop.samples} samples, {loop.busy} busy ({loop.waiting} waiting in "
-             f"epoll). Other threads (ledger): {others.samples} samples, {others.busy} busy.", "",
+             f"epoll). Other threads (ledger): {others.samples} samples, {others.busy} busy.{cost}", "",
              "Event loop, self time (top frame of the stack):", "",
-             *_table(loop.own.most_common(top), "frame", loop.busy, loop.own_lines), "",
-             "Event loop, self time by area:", "", *_table(loop.areas.most_common(12), "area", loop.busy), "",
+             *_table(loop.own.most_common(top), "frame", loop.busy, loop.own_lines, loop_us, unit), "",
+             "Event loop, self time by area:", "",
+             *_table(loop.areas.most_common(12), "area", loop.busy, None, loop_us, unit), "",
+             "Event loop, inclusive time of the gateway's own functions (the stages of a call):", "",
+             *_table(ours, "frame", loop.busy, None, loop_us, unit), "",
              "Event loop, inclusive time (frame anywhere on the stack; frames on ≥97% of stacks left out):",
              "",
              *_table(inclusive, "frame", loop.busy), ""]

@@ -68,11 +68,11 @@ def measure(bench: Bench, results: Results, *, with_profile: bool) -> None:
         results.hold[label] = _phase(results, f"{plan.hold_streams} open streams: {label}",
                                      partial(bench.hold, label))
     if with_profile:
-        for name, stream in (("json", False), ("sse", True)):
-            if name == "sse" and results.mode == "quick":
-                continue
-            results.profiles[name] = _phase(results, f"py-spy profile ({name})",
-                                            partial(bench.profile, name, stream=stream))
+        results.profiles["json"] = _phase(results, "py-spy profile (non-streaming)",
+                                          partial(bench.profile, "json", stream=False))
+        if results.mode != "quick":
+            results.profiles["paced"] = _phase(results, "py-spy profile (paced streams)", partial(
+                bench.profile, "paced", stream=True, shape=plan.paced_shape, chunks=chunks))
     tables: list[dict[str, Any]] = [results.json_c32, results.json_c1, results.sse_c32, results.sse_c1,
                                     results.paced, results.hold, results.profiles]
     for table in tables:
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         results.seconds = time.monotonic() - started
         results.machine["load average (1 min) at start / end"] = (
-            f"{results.machine.pop('load average (1 min)')} / {machine.load_average()}")
+            f"{results.machine.pop('load')} / {machine.load_average()}")
         text = report.render(results)
         out_dir.mkdir(parents=True, exist_ok=True)
         out = out_dir / f"{stamp}.md"
