@@ -1,6 +1,7 @@
 """The quota ledger: holds, settlements and log rows (SPEC §4, §8)."""
 
 from gateway.ledger.base import (
+    DailyStat,
     HoldState,
     Ledger,
     LedgerUnavailable,
@@ -9,10 +10,12 @@ from gateway.ledger.base import (
     LogRow,
     Outcome,
     QuotaExceeded,
+    StatsQuery,
     TokenBalance,
 )
 
 __all__ = [
+    "DailyStat",
     "HoldState",
     "Ledger",
     "LedgerUnavailable",
@@ -21,5 +24,6 @@ __all__ = [
     "LogRow",
     "Outcome",
     "QuotaExceeded",
+    "StatsQuery",
     "TokenBalance",
 ]

@@ -6,6 +6,8 @@ migration; append a new one.
 
 from __future__ import annotations
 
+from gateway.ledger import latency
+
 # Every LogRow field, in the order used for inserts and selects (the `id` column comes first
 # in selects and is not part of this list).
 LOG_COLUMNS: tuple[str, ...] = (
@@ -74,6 +76,40 @@ CREATE INDEX logs_channel ON logs (channel, id);
 CREATE INDEX logs_outcome ON logs (outcome, id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# Daily statistics, one row per (day, token, channel, model), kept by the same transaction that writes
+# each log row. `day` is the row's time as a date in the zone named by ledger_meta 'stats_timezone'.
+_LATENCY_COLUMNS = "".join(f"    {column} INTEGER NOT NULL DEFAULT 0,\n" for column in latency.COLUMNS)
+_V2 = f"""
+CREATE TABLE ledger_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE daily_stats (
+    day                TEXT NOT NULL,               -- YYYY-MM-DD in the statistics time zone
+    token              TEXT NOT NULL,
+    channel            TEXT NOT NULL,
+    model              TEXT NOT NULL,
+    requests           INTEGER NOT NULL DEFAULT 0,
+    errors             INTEGER NOT NULL DEFAULT 0,  -- outcome error or abandoned
+    cancelled          INTEGER NOT NULL DEFAULT 0,
+    quota              INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+    completion_tokens  INTEGER NOT NULL DEFAULT 0,
+    cached_tokens      INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens   INTEGER NOT NULL DEFAULT 0,
+    request_time_ms    INTEGER NOT NULL DEFAULT 0,  -- summed over every row
+    first_byte_ms      INTEGER NOT NULL DEFAULT 0,  -- summed over rows that had a first byte
+    first_byte_count   INTEGER NOT NULL DEFAULT 0,
+    -- successful calls by request time, one column per bucket of gateway/ledger/latency.py
+{_LATENCY_COLUMNS}    latency_max_ms     INTEGER NOT NULL DEFAULT 0,  -- longest successful call
+    PRIMARY KEY (day, token, channel, model)
+) WITHOUT ROWID;
+-- A token's own days (self-service) without scanning every token's.
+CREATE INDEX daily_stats_token ON daily_stats (token, day);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 SCHEMA_VERSION = len(MIGRATIONS)

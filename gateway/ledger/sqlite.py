@@ -21,11 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
-from gateway.ledger import reads
+from gateway.ledger import daily, reads
 from gateway.ledger.base import (
+    DailyStat,
     HoldState,
     Ledger,
     LedgerUnavailable,
@@ -33,6 +35,7 @@ from gateway.ledger.base import (
     LogQuery,
     LogRow,
     Outcome,
+    StatsQuery,
     TokenBalance,
 )
 from gateway.ledger.connection import ThreadConnection
@@ -42,6 +45,7 @@ from gateway.ledger.writes import (
     HoldOp,
     LogOp,
     OpResult,
+    RebuildStatsOp,
     WriteOp,
     apply_batch,
     check_integer,
@@ -60,7 +64,7 @@ CANCELLED_HOLD_ERROR = "caller went away while its hold was being taken; release
 @dataclass(slots=True)
 class _Queued:
     op: WriteOp
-    future: asyncio.Future[bool | None]
+    future: asyncio.Future[int | bool | None]
 
 
 class SqliteLedger(Ledger):
@@ -79,9 +83,16 @@ class SqliteLedger(Ledger):
         busy_timeout_ms: int = 5000,
         readonly: bool = False,
         max_batch: int = 512,
+        # Days of the daily statistics are dates in this IANA zone (server.timezone). A writing ledger
+        # opened with another zone than the file's statistics rebuilds them in this one at open().
+        timezone: str = "UTC",
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}, got {synchronous!r}")
+        try:
+            self._zone = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {timezone!r}") from None
         check_integer("busy_timeout_ms", busy_timeout_ms, minimum=0)
         check_integer("max_batch", max_batch, minimum=1)
         self._path = path
@@ -102,10 +113,15 @@ class SqliteLedger(Ledger):
         self._wakeup = asyncio.Event()
         self._write_task: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
+        self._stats_zone: str | None = None
 
     @property
     def boot_id(self) -> str:
         return self._boot_id
+
+    @property
+    def stats_timezone(self) -> str | None:
+        return self._stats_zone
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -115,14 +131,18 @@ class SqliteLedger(Ledger):
                 return 0
             raise LedgerUnavailable("ledger is closed")
         released = 0
+        rezoned: tuple[str | None, int] | None = None
         try:
             if not self._readonly:
                 await self._write_db.open(functools.partial(
                     connect_writer, self._path, self._synchronous, self._busy_timeout_ms))
                 await self._write_db.run(migrate)
-                released = await self._write_db.run(recover_abandoned, self._boot_id, self._clock())
+                rezoned = await self._write_db.run(daily.ensure_zone, self._zone)
+                released = await self._write_db.run(recover_abandoned, self._boot_id, self._clock(),
+                                                    self._zone)
             await self._read_db.open(functools.partial(
                 reads.connect_reader, self._reader_uri, self._busy_timeout_ms))
+            self._stats_zone = await self._read_db.run(daily.read_zone)
         except (sqlite3.Error, OSError, LedgerUnavailable) as exc:
             await self._teardown()
             raise LedgerUnavailable(f"cannot open ledger {self._path}: {exc}") from exc
@@ -134,6 +154,9 @@ class SqliteLedger(Ledger):
         self._state = "open"
         if released:
             _logger.warning("ledger.abandoned_released", count=released, path=self._path)
+        if not self._readonly and rezoned is not None and rezoned[0] is not None:
+            _logger.warning("ledger.stats_rebuilt", previous_timezone=rezoned[0], timezone=self._zone.key,
+                            log_rows=rezoned[1], path=self._path)
         return released
 
     async def close(self) -> None:
@@ -181,6 +204,9 @@ class SqliteLedger(Ledger):
         check_row(row)
         await self._submit(LogOp(row))
 
+    async def rebuild_stats(self) -> int:
+        return int(await self._submit(RebuildStatsOp()) or 0)
+
     # -- reads -------------------------------------------------------------------------------
 
     async def balances(self) -> dict[str, TokenBalance]:
@@ -194,17 +220,21 @@ class SqliteLedger(Ledger):
         sql, params = reads.log_page_sql(query)
         return reads.log_page(await self._read(sql, params), query.limit)
 
+    async def daily_stats(self, query: StatsQuery) -> list[DailyStat]:
+        sql, params = daily.stats_sql(query)
+        return daily.decode_stats(await self._read(sql, params))
+
     # -- internals ---------------------------------------------------------------------------
 
-    def _submit(self, op: WriteOp) -> asyncio.Future[bool | None]:
+    def _submit(self, op: WriteOp) -> asyncio.Future[int | bool | None]:
         if self._readonly:
             raise LedgerUnavailable("this ledger was opened read-only")
         if self._state != "open" or self._write_task is None or self._write_task.done():
             raise LedgerUnavailable(f"ledger is not accepting writes ({self._state})")
         return self._enqueue(op)
 
-    def _enqueue(self, op: WriteOp) -> asyncio.Future[bool | None]:
-        future: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
+    def _enqueue(self, op: WriteOp) -> asyncio.Future[int | bool | None]:
+        future: asyncio.Future[int | bool | None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Queued(op, future))
         self._wakeup.set()
         return future
@@ -234,7 +264,7 @@ class SqliteLedger(Ledger):
         self._inflight = live  # if this task is cancelled mid-batch, _write_loop fails these
         try:
             results = await self._write_db.run(apply_batch, [q.op for q in live], self._boot_id,
-                                               self._clock())
+                                               self._clock(), self._zone)
         except Exception as exc:  # locked, disk full, I/O: the batch rolled back, the writer lives on
             self._inflight = []
             _logger.warning("ledger.batch_failed", ops=len(live), error=str(exc))
@@ -273,7 +303,7 @@ class SqliteLedger(Ledger):
             _logger.warning("ledger.checkpoint_failed", error=str(exc), path=self._path)
 
 
-def _fail(future: asyncio.Future[bool | None], exc: Exception) -> None:
+def _fail(future: asyncio.Future[int | bool | None], exc: Exception) -> None:
     if not future.done():
         future.set_exception(exc)
 
@@ -301,3 +331,12 @@ async def read_logs(path: str, query: LogQuery) -> LogPage:
         return await ledger.logs(query)
     finally:
         await ledger.close()
+
+
+async def rebuild_stats_file(path: str, busy_timeout_ms: int = 5000) -> tuple[str, int]:
+    """Rebuild the daily statistics of a ledger file from its log rows without a running gateway (or
+    beside one: see daily.rebuild_file). Returns (time zone of the days, log rows counted)."""
+    try:
+        return await asyncio.to_thread(daily.rebuild_file, path, busy_timeout_ms)
+    except sqlite3.Error as exc:
+        raise LedgerUnavailable(f"cannot rebuild the statistics of {path}: {exc}") from exc

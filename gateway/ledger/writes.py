@@ -10,7 +10,9 @@ import dataclasses
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from gateway.ledger import daily
 from gateway.ledger.base import HoldState, LedgerUnavailable, LogRow, Outcome, QuotaExceeded
 from gateway.ledger.schema import LOG_COLUMNS, MIGRATIONS, SCHEMA_VERSION
 
@@ -48,9 +50,16 @@ class LogOp:
     row: LogRow
 
 
-WriteOp = HoldOp | CloseOp | LogOp
-# Per op: hold → None, settle/release → bool, log → None; or the exception that op raised.
-OpResult = bool | None | Exception
+@dataclass(frozen=True, slots=True)
+class RebuildStatsOp:
+    """Recompute the daily statistics from the log rows (queued like any write, so it sees every row
+    committed before it and none half-written)."""
+
+
+WriteOp = HoldOp | CloseOp | LogOp | RebuildStatsOp
+# Per op: hold → None, settle/release → bool, log → None, rebuild → rows counted; or the exception
+# that op raised.
+OpResult = bool | int | None | Exception
 
 # Errors caused by one op's data (duplicate id, unbindable value), not by the database's health.
 _OP_LEVEL_SQLITE_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
@@ -91,7 +100,7 @@ def migrate(db: sqlite3.Connection) -> None:
             raise
 
 
-def recover_abandoned(db: sqlite3.Connection, boot_id: str, now: float) -> int:
+def recover_abandoned(db: sqlite3.Connection, boot_id: str, now: float, zone: ZoneInfo) -> int:
     """Release, in one transaction, every hold another process left open; one log row each."""
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -107,6 +116,8 @@ def recover_abandoned(db: sqlite3.Connection, boot_id: str, now: float) -> int:
             # one exist anyway, skip its row rather than refuse to start.
             logged = db.execute(f"{_INSERT_LOG} ON CONFLICT (request_id) DO NOTHING",
                                 _log_params(row, now)).rowcount
+            if logged:
+                daily.add_row(db, row, created_at, zone)
             db.execute(
                 "UPDATE token_usage SET held = held - ?, requests = requests + ? WHERE token = ?",
                 (amount, logged, token),
@@ -119,7 +130,8 @@ def recover_abandoned(db: sqlite3.Connection, boot_id: str, now: float) -> int:
     return len(orphans)
 
 
-def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: float) -> list[OpResult]:
+def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: float, zone: ZoneInfo
+                ) -> list[OpResult]:
     """Apply ops in order inside one BEGIN IMMEDIATE … COMMIT.
 
     An op that fails on its own (quota, duplicate id, mismatched token) is rolled back to its
@@ -128,7 +140,7 @@ def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: f
     """
     db.execute("BEGIN IMMEDIATE")
     try:
-        results = [_apply_one(db, op, boot_id, now) for op in ops]
+        results = [_apply_one(db, op, boot_id, now, zone) for op in ops]
         db.execute("COMMIT")
     except BaseException:
         # SQLite may already have rolled back on SQLITE_FULL / IOERR; only roll back what is open.
@@ -145,16 +157,18 @@ def checkpoint_and_close(db: sqlite3.Connection) -> None:
         db.close()
 
 
-def _apply_one(db: sqlite3.Connection, op: WriteOp, boot_id: str, now: float) -> OpResult:
+def _apply_one(db: sqlite3.Connection, op: WriteOp, boot_id: str, now: float, zone: ZoneInfo) -> OpResult:
     db.execute("SAVEPOINT op")
     try:
         result: OpResult = None
         if isinstance(op, HoldOp):
             _hold(db, op, boot_id, now)
         elif isinstance(op, CloseOp):
-            result = _close(db, op, now)
+            result = _close(db, op, now, zone)
+        elif isinstance(op, LogOp):
+            _log(db, op.row, now, zone)
         else:
-            _log(db, op.row, now)
+            result = daily.rebuild(db, zone)
     except Exception as exc:
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, _OP_LEVEL_SQLITE_ERRORS):
             raise  # the database itself is failing (locked, full, I/O, corrupt): fail the batch
@@ -191,7 +205,7 @@ def _hold(db: sqlite3.Connection, op: HoldOp, boot_id: str, now: float) -> None:
     )
 
 
-def _close(db: sqlite3.Connection, op: CloseOp, now: float) -> bool:
+def _close(db: sqlite3.Connection, op: CloseOp, now: float, zone: ZoneInfo) -> bool:
     row = op.row if op.state is HoldState.SETTLED else dataclasses.replace(op.row, quota=0)
     closed = db.execute(
         "UPDATE holds SET state = ?, closed_at = ? WHERE request_id = ? AND state = 'open'"
@@ -208,11 +222,11 @@ def _close(db: sqlite3.Connection, op: CloseOp, now: float) -> bool:
         " WHERE token = ?",
         (row.quota, amount, token),
     )
-    db.execute(_INSERT_LOG, _log_params(row, now))
+    _insert_log(db, row, now, zone)
     return True
 
 
-def _log(db: sqlite3.Connection, row: LogRow, now: float) -> None:
+def _log(db: sqlite3.Connection, row: LogRow, now: float, zone: ZoneInfo) -> None:
     if db.execute("SELECT 1 FROM holds WHERE request_id = ?", (row.request_id,)).fetchone():
         raise ValueError(f"request {row.request_id!r} took a hold: settle or release it instead")
     db.execute(
@@ -220,7 +234,13 @@ def _log(db: sqlite3.Connection, row: LogRow, now: float) -> None:
         " ON CONFLICT (token) DO UPDATE SET requests = requests + 1",
         (row.token,),
     )
-    db.execute(_INSERT_LOG, _log_params(dataclasses.replace(row, quota=0), now))
+    _insert_log(db, dataclasses.replace(row, quota=0), now, zone)
+
+
+def _insert_log(db: sqlite3.Connection, row: LogRow, now: float, zone: ZoneInfo) -> None:
+    """The call's one log row and its share of the daily statistics, in the same transaction."""
+    db.execute(_INSERT_LOG, _log_params(row, now))
+    daily.add_row(db, row, row.time or now, zone)
 
 
 def _log_params(row: LogRow, now: float) -> tuple[object, ...]:
