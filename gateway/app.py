@@ -17,6 +17,9 @@ from gateway.upstream import Upstream
 from gateway.web import admin, anthropic_door, channels_api, dashboard, gemini_door, models, openai_door, ops
 from gateway.web.keys import RUNTIME
 from gateway.web.middleware import add_request_id, gateway_middleware
+from gateway.web.openapi import routes as openapi_routes
+from gateway.web.self_service import routes as self_service_routes
+from gateway.web.stats_api import routes as stats_routes
 
 
 def secrets_of(config: GatewayConfig) -> list[str]:
@@ -59,12 +62,15 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None,
     app.add_routes(admin.routes())
     app.add_routes(channels_api.routes())
     app.add_routes(ops.routes())
+    app.add_routes(stats_routes())
+    app.add_routes(self_service_routes())
+    app.add_routes(openapi_routes())
     app.add_routes(dashboard.routes())
     return app
 
 
 def _sqlite(config: GatewayConfig) -> Ledger:
-    return SqliteLedger(config.database.path)
+    return SqliteLedger(config.database.path, timezone=config.server.timezone)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -1,14 +1,18 @@
-"""Operator endpoints: health probes, and the admin-key-guarded /api/tokens and /api/logs."""
+"""Operator endpoints: health probes, and the admin-key-guarded /api/tokens and /api/logs (JSON or CSV)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from gateway.ledger.base import LogQuery
+from gateway.ledger.base import LedgerUnavailable, LogQuery
 from gateway.protocols.errors import GatewayError
+from gateway.reports import parse_when
+from gateway.runtime import Runtime
+from gateway.web import logs_csv
 from gateway.web.auth import constant_time_equal
 from gateway.web.keys import RUNTIME
 
@@ -57,13 +61,20 @@ async def tokens(request: web.Request) -> web.Response:
     return web.json_response({"data": data})
 
 
-def _float(value: str | None, name: str) -> float | None:
+def stats_zone(rt: Runtime) -> ZoneInfo:
+    """The zone whose days the ledger's statistics are kept in (the configured one until it says);
+    naive times in queries are read in it too."""
+    return ZoneInfo(rt.ledger.stats_timezone or rt.config.server.timezone)
+
+
+def _moment(value: str | None, name: str, zone: ZoneInfo, now: float) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
-    except ValueError:
-        raise GatewayError("invalid_request", f"`{name}` must be a number (unix seconds)") from None
+        return parse_when(value, zone, now)
+    except (ValueError, OverflowError):
+        raise GatewayError("invalid_request", f"`{name}` must be unix seconds, an ISO 8601 date or "
+                                              "date-time, or an age such as 2h or 7d", param=name) from None
 
 
 def _int(value: str | None, name: str) -> int | None:
@@ -75,18 +86,33 @@ def _int(value: str | None, name: str) -> int | None:
         raise GatewayError("invalid_request", f"`{name}` must be an integer") from None
 
 
-def log_query(params: Any) -> LogQuery:
+def log_query(params: Any, zone: ZoneInfo, now: float) -> LogQuery:
     limit = _int(params.get("limit"), "limit") or 100
     return LogQuery(token=params.get("token") or None, model=params.get("model") or None,
                     channel=params.get("channel") or None, outcome=params.get("outcome") or None,
                     status=_int(params.get("status"), "status"),
-                    since=_float(params.get("since"), "since"), until=_float(params.get("until"), "until"),
+                    since=_moment(params.get("since"), "since", zone, now),
+                    until=_moment(params.get("until"), "until", zone, now),
                     before_id=_int(params.get("cursor"), "cursor"), limit=max(1, min(limit, 1000)))
 
 
-async def logs(request: web.Request) -> web.Response:
+async def logs(request: web.Request) -> web.StreamResponse:
+    """A page of rows, newest first (`next_cursor` opens the next), or with `format=csv` every
+    matching row (at most `limit` when given) as one CSV download."""
     require_admin(request)
-    page = await request.app[RUNTIME].ledger.logs(log_query(request.query))
+    rt = request.app[RUNTIME]
+    params = request.query
+    form = params.get("format") or "json"
+    if form not in ("json", "csv"):
+        raise GatewayError("invalid_request", "`format` must be json or csv", param="format")
+    query = log_query(params, stats_zone(rt), rt.clock())
+    try:
+        if form == "csv":
+            limit = _int(params.get("limit"), "limit")
+            return await logs_csv.export(request, rt.ledger, query, None if limit is None else max(1, limit))
+        page = await rt.ledger.logs(query)
+    except LedgerUnavailable:
+        raise GatewayError("unavailable", "The ledger cannot be read right now; try again.") from None
     rows = [{"id": row_id, **dataclasses.asdict(row)} for row_id, row in page.rows]
     return web.json_response({"data": rows, "next_cursor": page.next_cursor})
 
