@@ -1,7 +1,8 @@
-"""The read-only commands `gateway tokens`, `gateway logs` and `gateway stats`.
+"""The read commands `gateway tokens`, `gateway logs` and `gateway stats` (and `stats --rebuild`).
 
 They open the ledger file itself read-only (SQLite `mode=ro` over WAL), so they need no running gateway,
-never write, and never block one that is running: each query is its own short read.
+never write, and never block one that is running: each query is its own short read. The one exception,
+`gateway stats --rebuild`, recomputes the daily statistics from the log rows in one short write.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway import reports, tables
+from gateway import daily_report, reports, tables
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.ledger.base import LedgerUnavailable, LogQuery, LogRow
-from gateway.ledger.sqlite import SqliteLedger
+from gateway.ledger.base import STAT_SPLITS, DailyStat, LedgerUnavailable, LogQuery, LogRow, StatsQuery
+from gateway.ledger.sqlite import SqliteLedger, rebuild_stats_file
 
 PAGE = 1000
 DEFAULT_CONFIG = "config.yaml"
@@ -53,13 +54,17 @@ async def reading(path: str) -> AsyncIterator[SqliteLedger]:
         await ledger.close()
 
 
-async def read_daily_stats(path: str, *, since: float, zone: ZoneInfo, split: str | None
-                           ) -> list[reports.DayStat]:
-    """Daily statistics since `since` (unix seconds). The one place the CLI gets statistics from:
-    computed from log rows for now, to be read from the ledger's daily tables once it keeps them."""
-    async with reading(path) as ledger:
-        rows = [row async for _, row in _all_rows(ledger, LogQuery(since=since))]
-    return reports.aggregate(rows, zone, split)
+async def read_daily_stats(ledger: SqliteLedger, *, days: int, zone: ZoneInfo, split: str | None
+                           ) -> tuple[str, str, list[DailyStat], str]:
+    """(first day, last day, statistics, source) of the last `days` days in `zone`: read from the
+    ledger's daily statistics when they are kept in `zone`, else summed from the log rows."""
+    first, last = daily_report.day_range(None, None, zone, time.time(), default_days=days)
+    if zone.key == ledger.stats_timezone:
+        stats = await ledger.daily_stats(StatsQuery(since=first, until=last, by=split))
+        return first, last, stats, "daily_stats"
+    since = daily_report.midnight(date.fromisoformat(first), zone)
+    rows = [row async for _, row in _all_rows(ledger, LogQuery(since=since))]
+    return first, last, daily_report.from_rows(rows, zone, split), "log_rows"
 
 
 async def _all_rows(ledger: SqliteLedger, query: LogQuery) -> AsyncIterator[tuple[int, LogRow]]:
@@ -218,18 +223,20 @@ def _print_rows(rows: list[tuple[int, LogRow]], zone: ZoneInfo, as_json: bool) -
 
 async def _stats(args: argparse.Namespace) -> None:
     path, config = _sources(args)
-    zone = _zone(args, config)
+    if args.rebuild:
+        await _rebuild(args, path)
+        return
     if args.days < 1:
         raise CommandError("--days must be at least 1")
-    since = reports.start_of_days(args.days, zone, time.time())
-    stats = await read_daily_stats(path, since=since, zone=zone, split=args.by)
-    records = [stat.as_dict(args.by) for stat in stats]
+    async with reading(path) as ledger:
+        zone = _zone(args, config) if args.tz else ZoneInfo(ledger.stats_timezone or _zone(args, config).key)
+        first, last, stats, source = await read_daily_stats(ledger, days=args.days, zone=zone, split=args.by)
     rate = config.billing.quota_per_usd if config else None
-    total = {key: sum(r[key] for r in records) for key in
-             ("requests", "errors", "cancelled", "quota", "prompt_tokens", "completion_tokens")}
+    records = [daily_report.stat_record(stat, args.by, rate) for stat in stats]
+    total = daily_report.stat_record(daily_report.total(stats), None, rate, day=False)
     if args.json:
-        _print_json({"timezone": zone.key, "days": args.days, "by": args.by, "since": since,
-                     "quota_per_usd": rate, "data": records, "total": total})
+        _print_json({"timezone": zone.key, "days": args.days, "by": args.by, "since": first, "until": last,
+                     "source": source, "quota_per_usd": rate, "data": records, "total": total})
         return
     if not records:
         print(f"no calls in the last {args.days} day(s) ({zone.key})")
@@ -243,12 +250,26 @@ async def _stats(args: argparse.Namespace) -> None:
             cells.append("" if label else r[args.by])
         cells += [r["requests"], r["errors"], r["cancelled"], r["quota"]]
         if rate:
-            cells.append(f"{r['quota'] / rate:.4f}")
-        cells += [r["prompt_tokens"], r["completion_tokens"], r.get("p50_ms"), r.get("p95_ms")]
+            cells.append(f"{r['usd']:.4f}")
+        cells += [r["prompt_tokens"], r["completion_tokens"], r["p50_ms"], r["p95_ms"]]
         return cells
 
     print(tables.render(headers, [*(line(r) for r in records), line(total, "total")]))
-    print(f"\ndays in {zone.key}; p50/p95: request time of successful calls")
+    origin = "" if source == "daily_stats" else ", summed from the log rows"
+    print(f"\ndays in {zone.key}{origin}; p50/p95: request time of successful calls (histogram buckets)")
+
+
+async def _rebuild(args: argparse.Namespace, path: str) -> None:
+    if not os.path.exists(path):  # noqa: ASYNC240 (one stat before any I/O starts)
+        raise CommandError(f"no ledger at {path} (the gateway creates it when it first starts)")
+    try:
+        zone, counted = await rebuild_stats_file(path)
+    except LedgerUnavailable as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        _print_json({"ledger": path, "rebuilt": True, "log_rows": counted, "timezone": zone})
+    else:
+        print(f"rebuilt the daily statistics of {path} from {counted:,} log rows (days in {zone})")
 
 
 # --- wiring ------------------------------------------------------------------------------------------
@@ -280,6 +301,9 @@ def add_commands(sub: Any) -> None:
 
     stats = sub.add_parser("stats", parents=[common], help="calls, errors, quota and tokens per day")
     stats.add_argument("--days", type=int, default=7, help="how many days, today included (default 7)")
-    stats.add_argument("--by", choices=reports.SPLITS, help="also split each day by this")
-    stats.add_argument("--tz", help="time zone of days (default server.timezone)")
+    stats.add_argument("--by", choices=STAT_SPLITS, help="also split each day by this")
+    stats.add_argument("--tz", help="time zone of days (default: the one the ledger keeps its statistics "
+                                    "in; another zone sums the log rows, which is slower)")
+    stats.add_argument("--rebuild", action="store_true",
+                       help="recompute the daily statistics from the log rows (safe while the gateway runs)")
     stats.set_defaults(func=lambda a: _run(_stats, a))

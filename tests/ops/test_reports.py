@@ -1,4 +1,4 @@
-"""Daily statistics and time parsing of the read commands, from log rows (pure)."""
+"""Daily statistics summed from log rows, and time parsing of the read commands (pure)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.daily_report import from_rows, stat_record
 from gateway.ledger.base import LogRow, Outcome
-from gateway.reports import aggregate, parse_when, percentile, start_of_days
+from gateway.ledger.latency import percentile
+from gateway.reports import parse_when, start_of_days
 
 
 def row(when: datetime, **fields: Any) -> LogRow:
@@ -22,20 +24,20 @@ def test_daily_statistics_follow_the_time_zone_and_split() -> None:
     late = datetime(2026, 3, 1, 23, 30, tzinfo=ZoneInfo("UTC"))  # 00:30 on March 2nd in Berlin
     rows = [row(late, quota=10, request_time_ms=100), row(late, quota=5, model="x", request_time_ms=300),
             row(late, outcome=Outcome.ERROR, model="x"), row(late, outcome=Outcome.CANCELLED, quota=2)]
-    [utc_day] = aggregate(rows, ZoneInfo("UTC"))
-    [berlin_day] = aggregate(rows, berlin)
+    [utc_day] = from_rows(rows, ZoneInfo("UTC"))
+    [berlin_day] = from_rows(rows, berlin)
     assert (utc_day.day, berlin_day.day) == ("2026-03-01", "2026-03-02")
     assert (utc_day.requests, utc_day.errors, utc_day.cancelled, utc_day.quota) == (4, 1, 1, 17)
-    assert utc_day.as_dict(None)["p50_ms"] == 100 and utc_day.as_dict(None)["p95_ms"] == 300
-    by_model = {s.key: s for s in aggregate(rows, berlin, "model")}
+    record = stat_record(utc_day, None, 10)
+    assert (record["p50_ms"], record["p95_ms"], record["usd"]) == (100, 300, 1.7)
+    by_model = {s.key: s for s in from_rows(rows, berlin, "model")}
     assert (by_model["m"].quota, by_model["x"].quota, by_model["x"].errors) == (12, 5, 1)
     with pytest.raises(ValueError):
-        aggregate(rows, berlin, "colour")
+        from_rows(rows, berlin, "colour")
 
 
 def test_percentiles_and_times() -> None:
-    assert percentile([], 50) is None
-    assert percentile([5, 1, 3], 50) == 3 and percentile(list(range(1, 101)), 95) == 95
+    assert percentile([0] * 23, 0, 50) is None
     utc = ZoneInfo("UTC")
     now = datetime(2026, 5, 10, 12, 0, tzinfo=utc).timestamp()
     assert parse_when("2h", utc, now) == now - 7200
