@@ -18,6 +18,7 @@ from gateway.web import admin, anthropic_door, channels_api, dashboard, gemini_d
 from gateway.web.keys import RUNTIME
 from gateway.web.middleware import add_request_id, gateway_middleware
 from gateway.web.openapi import routes as openapi_routes
+from gateway.web.prometheus import routes as metrics_routes
 from gateway.web.self_service import routes as self_service_routes
 from gateway.web.stats_api import routes as stats_routes
 
@@ -34,6 +35,10 @@ def secrets_of(config: GatewayConfig) -> list[str]:
     for token in config.tokens:
         if token.key is not None:
             found.append(token.key.get_secret_value())
+    for webhook in config.notify.webhooks:
+        found.append(webhook.url.get_secret_value())
+        if webhook.secret is not None:
+            found.append(webhook.secret.get_secret_value())
     return found
 
 
@@ -65,6 +70,7 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None,
     app.add_routes(stats_routes())
     app.add_routes(self_service_routes())
     app.add_routes(openapi_routes())
+    app.add_routes(metrics_routes())
     app.add_routes(dashboard.routes())
     return app
 
@@ -79,7 +85,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if abandoned:
         rt.log.warning("holds_abandoned", count=abandoned)
     rt.log.info("started", channels=len(rt.config.channels), tokens=len(rt.config.tokens))
+    await rt.notifier.start()
     yield
+    await rt.notifier.stop()
     await rt.upstream.close()
     await rt.ledger.close()
     rt.log.info("stopped")

@@ -70,6 +70,7 @@ async def _handle(rt: Runtime, call: Call, out: Responder) -> None:
         if row.status == 0:  # the caller left (or the handler was cancelled) before its answer was out
             row.status, row.outcome, row.error = 499, Outcome.CANCELLED, "client closed the connection"
         row.request_time_ms = int((time.monotonic() - call.started) * 1000)
+        rt.metrics.call_finished(config, row)
         await _write(rt, row)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway import exchange, pricing, routing
@@ -18,6 +18,7 @@ from gateway.protocols import Protocol as Wire
 from gateway.protocols import Usage, estimate
 from gateway.protocols.errors import GatewayError, stream_error_event
 from gateway.protocols.sse import Decoder, Event, SSEError, encode
+from gateway.ratelimit import RateLimited, Ticket
 from gateway.routing import Candidate
 from gateway.runtime import Runtime
 from gateway.translate.base import StreamRelay
@@ -60,6 +61,8 @@ class Admission:
     candidates: list[Candidate]
     prompt_tokens: int  # the estimate the hold was taken on
     hold: int
+    limit_tokens: int = 0  # prompt estimate + maximum output, for the token's tpm limit
+    ticket: Ticket = field(default_factory=Ticket)  # its share of the token's rate limits
 
 
 class Settlement:
@@ -68,6 +71,8 @@ class Settlement:
     def __init__(self, rt: Runtime, config: GatewayConfig, call: Call, row: LogRow, admission: Admission):
         self.rt, self.config, self.call, self.row, self.admission = rt, config, call, row, admission
         self.done = False
+        self.upstream_sent: float | None = None  # monotonic time of the first upstream send
+        self.relay_seconds = 0.0  # time spent handling the reply, upstream waits excluded
 
     async def settle(self, usage: Usage, channel: Channel, *, outcome: Outcome, status: int) -> None:
         if self.done:
@@ -103,6 +108,13 @@ class Settlement:
 
     def _finish_times(self) -> None:
         self.row.request_time_ms = int((time.monotonic() - self.call.started) * 1000)
+        overhead = None
+        if self.upstream_sent is not None:
+            overhead = self.upstream_sent - self.call.started + self.relay_seconds
+        self.rt.metrics.call_finished(self.config, self.row, held=True, overhead=overhead)
+        row = self.row  # tpm counts what was billed; a released call counts nothing
+        self.rt.limits.correct(self.admission.ticket, row.prompt_tokens + row.cached_tokens
+                               + row.cache_write_tokens + row.completion_tokens if row.quota else 0)
 
 
 async def shielded(write: Any) -> Any:
@@ -129,8 +141,10 @@ def admit(rt: Runtime, config: GatewayConfig, call: Call) -> Admission:
     """Price, candidates and hold size for `call`, or the GatewayError that refuses it."""
     price = pricing.price_for(config.pricing, call.model)
     now = rt.clock()
-    for event in rt.channels.expire(now):
+    expired = rt.channels.expire(now)
+    for event in expired:
         rt.log.info(event.name, **event.fields)
+    rt.notifier.channel_events(expired)
     selection = routing.candidates(config, model=call.model, group=call.token.group, state=rt.channels,
                                    now=now, forced=call.forced_channel, excluded=call.excluded_channel,
                                    types=SERVED_BY[call.endpoint])
@@ -149,26 +163,35 @@ def admit(rt: Runtime, config: GatewayConfig, call: Call) -> Admission:
                                quota_per_usd=config.billing.quota_per_usd, multiplier=multiplier,
                                choices=call.choices)
     return Admission(price=price, candidates=selection.ordered(rt.rng), prompt_tokens=prompt_tokens,
-                     hold=hold)
+                     hold=hold, limit_tokens=prompt_tokens + max_out * call.choices)
 
 
 async def handle(rt: Runtime, call: Call, out: Responder) -> None:
     """Serve `call`. Raises GatewayError when the caller must get an error and nothing was sent yet."""
     rt.call_started()
+    ticket = Ticket()
     try:
-        await _handle(rt, call, out)
+        await _handle(rt, call, out, ticket)
     finally:
+        rt.limits.finish(ticket)
         rt.call_ended()
 
 
-async def _handle(rt: Runtime, call: Call, out: Responder) -> None:
+async def _handle(rt: Runtime, call: Call, out: Responder, ticket: Ticket) -> None:
     config = rt.config  # this call's snapshot, whatever a reload does meanwhile
     row = new_row(call)
     try:
         admission = admit(rt, config, call)
+        admission.ticket = rt.limits.admit(call.token, admission.limit_tokens, ticket)
         await rt.ledger.hold(call.request_id, call.token.name, call.token.grant, admission.hold,
                              model=call.model)
+    except RateLimited as limited:
+        rt.metrics.rate_limited.labels(limited.limit).inc()
+        err = GatewayError("rate_limited", limited.message, headers={"Retry-After": str(limited.retry_after)})
+        await _refuse(rt, row, err)
+        raise err from None
     except QuotaExceeded:
+        rt.notifier.quota_refused(call.token)
         err = GatewayError("insufficient_quota",
                            "You exceeded your current quota: this key has not enough quota left for the "
                            "request.")
@@ -189,10 +212,13 @@ async def _handle(rt: Runtime, call: Call, out: Responder) -> None:
         if not settlement.done:  # cancelled or an unexpected error: never leave a hold open
             await settlement.release(499 if row.first_byte_ms is None else row.status or 500,
                                      "call ended before settling", outcome=Outcome.CANCELLED)
+    if row.quota:  # settled and written: a look at the balance for low-quota notifications
+        rt.notifier.quota_used(call.token)
 
 
 async def _refuse(rt: Runtime, row: LogRow, err: GatewayError) -> None:
     row.status, row.outcome, row.error = err.http_status, Outcome.ERROR, err.message
+    rt.metrics.call_finished(rt.config, row)
     try:
         await shielded(rt.ledger.log(row))
     except LedgerUnavailable:
@@ -240,6 +266,8 @@ async def _attempt(rt: Runtime, config: GatewayConfig, call: Call, admission: Ad
     passed_on = call.passthrough_headers if channel.type is call.door else None  # e.g. anthropic-beta
     headers = upstream_headers(channel, secret, passed_on, stream=plan.stream)
     sent_at = time.monotonic()
+    if settlement.upstream_sent is None:
+        settlement.upstream_sent = sent_at
     try:
         resp = await rt.upstream.send(channel, method="POST", url=url, headers=headers, body=plan.body)
     except UpstreamTimeout as exc:
@@ -268,6 +296,7 @@ async def _attempt(rt: Runtime, config: GatewayConfig, call: Call, admission: Ad
 def _failed(rt: Runtime, channel: Channel, call: Call, status: int | None, message: str, *,
             key_index: int | None = None, headers: Any = None) -> None:
     """Tell the channel state an attempt failed (it cools the pair or sets the key aside) and log it."""
+    rt.metrics.upstream_failed(channel.name, status)
     events = rt.channels.record_failure(
         channel, call.model, now=rt.clock(), status=status, cooldown=rt.config.routing.cooldown_seconds,
         message=message, key_index=key_index,
@@ -275,6 +304,7 @@ def _failed(rt: Runtime, channel: Channel, call: Call, status: int | None, messa
         retry_after_ms=headers.get("retry-after-ms") if headers is not None else None)
     for event in events:
         rt.log.warning(event.name, **event.fields)
+    rt.notifier.channel_events(events)
 
 
 async def _upstream_error(rt: Runtime, call: Call, channel: Channel, key_index: int | None,
@@ -332,6 +362,7 @@ async def _relay_json(call: Call, admission: Admission, settlement: Settlement, 
                       headers: dict[str, str]) -> None:
     try:
         raw = await resp.read_all(MAX_JSON_REPLY)
+        relaying = time.monotonic()
         reply = json.loads(raw)
     except (UpstreamError, ValueError) as exc:
         raise _Retry(GatewayError("bad_gateway", f"channel {channel.name} sent an unreadable reply: "
@@ -353,6 +384,7 @@ async def _relay_json(call: Call, admission: Admission, settlement: Settlement, 
     except asyncio.CancelledError:
         await settlement.settle(usage_billed, channel, outcome=Outcome.CANCELLED, status=499)
         raise
+    settlement.relay_seconds += time.monotonic() - relaying
     await settlement.settle(usage_billed, channel, outcome=Outcome.OK, status=resp.status)
 
 
@@ -408,8 +440,10 @@ async def _relay_stream(rt: Runtime, call: Call, admission: Admission, settlemen
     outcome, status, error = Outcome.OK, 200, ""
     try:
         async for chunk in resp.iter_chunks():
+            relaying = time.monotonic()
             for event in decoder.feed(chunk):
                 await send(relay.feed(event))
+            settlement.relay_seconds += time.monotonic() - relaying
         for event in decoder.flush():
             await send(relay.feed(event))
         if relay.finished or relay.failure is not None:

@@ -144,11 +144,14 @@ class Reloader:
                 self.signature = signature
                 self.rt.log.error("config_reload_failed", trigger=trigger, path=self.path,
                                   problems=err.problems, kept="the running configuration")
+                self.rt.metrics.reloaded(ok=False)
+                self.rt.notifier.reload_failed(trigger, err.problems)
                 return ReloadResult(ok=False, trigger=trigger, path=self.path, problems=err.problems)
             self.signature = signature
             old = self.rt.config
             changes = config_changes(old, new)
             await self.apply(keep_running_settings(old, new), old)
+            self.rt.metrics.reloaded(ok=True)
             if changes.empty:
                 self.rt.log.info("config_unchanged", trigger=trigger, path=self.path)
             else:
@@ -163,4 +166,6 @@ class Reloader:
         self.rt.redactor.set_secrets(secrets_to_mask(old, new))
         self.rt.config = new  # the atomic switch: one attribute, read once per call
         self.rt.channels.retain(channel.name for channel in new.channels)
+        self.rt.limits.retain(token.name for token in new.tokens)  # limits are re-read from each call's token
+        self.rt.notifier.reloaded(old, new)
         await self.rt.upstream.retain(proxies(new))

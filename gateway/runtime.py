@@ -13,6 +13,9 @@ from gateway.channel_state import ChannelState
 from gateway.config.models import GatewayConfig
 from gateway.ledger.base import Ledger
 from gateway.logs import Redactor
+from gateway.metrics import Metrics
+from gateway.notify import Notifier
+from gateway.ratelimit import RateLimiter
 from gateway.upstream import Upstream
 
 if TYPE_CHECKING:
@@ -32,9 +35,15 @@ class Runtime:
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.time
     reloader: Reloader | None = None  # set when the process was started from a config file
+    metrics: Metrics = field(default_factory=Metrics)
+    limits: RateLimiter = field(default_factory=RateLimiter)
+    notifier: Notifier = field(init=False)
     in_flight: int = 0
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
     _calls: set[asyncio.Task[Any]] = field(default_factory=set)  # tasks serving calls, for shutdown
+
+    def __post_init__(self) -> None:
+        self.notifier = Notifier(self)
 
     def call_started(self) -> None:
         self.in_flight += 1

@@ -28,7 +28,17 @@ def cross_check(data: Mapping[str, Any]) -> list[Problem]:
     groups = data.get("groups", {_DEFAULT_GROUP: {}})
     if isinstance(groups, Mapping):
         problems += _unknown_groups(channels, tokens, {*groups, _DEFAULT_GROUP})
+    problems += _unknown_notify_tokens(data.get("notify"), tokens)
     return problems
+
+
+def _unknown_notify_tokens(notify: Any, tokens: list[tuple[int, Mapping[str, Any]]]) -> list[Problem]:
+    """`notify.tokens` names tokens; a misspelt one would silently never notify."""
+    rules = notify.get("tokens") if isinstance(notify, Mapping) else None
+    if not isinstance(rules, Mapping):
+        return []
+    known = {token.get("name") for _, token in tokens}
+    return [(("notify", "tokens", name), f"unknown token {name!r}") for name in rules if name not in known]
 
 
 def _entries(value: Any) -> list[tuple[int, Mapping[str, Any]]]:

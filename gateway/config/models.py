@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import zoneinfo
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -136,6 +137,49 @@ class Channel(_Section):
     anthropic_version: DateText = "2023-06-01"
 
 
+class MetricsConfig(_Section):
+    """`GET /metrics`: open to scrapers when `public` or when no admin key is set, else admin key only.
+    Series labelled by token name exist only with `token_labels`, and are shown only to the admin key."""
+
+    enabled: bool = True
+    public: bool = False
+    token_labels: bool = False
+
+
+NotifyEvent = Literal["token_low", "token_exhausted", "key_set_aside", "channel_set_aside",
+                      "channel_recovered", "reload_failed"]
+
+
+def _webhook_url(value: SecretStr) -> SecretStr:
+    url = value.get_secret_value().strip()
+    if not url.lower().startswith(("http://", "https://")) or not urlsplit(url).hostname:
+        raise ValueError("must be an http:// or https:// address with a host")
+    return SecretStr(url)
+
+
+class Webhook(_Section):
+    url: Annotated[SecretStr, AfterValidator(_webhook_url)]  # a secret: many hooks carry a token in the path
+    secret: NonEmptySecret | None = None  # signs the body: X-Gateway-Signature: sha256=<hex HMAC>
+    events: list[NotifyEvent] | None = Field(default=None, min_length=1)  # None: every event
+
+
+class Threshold(_Section):
+    """A token is low when its remaining quota (grant − used) is below `quota` units or `percent` %."""
+
+    quota: QuotaAmount | None = Field(default=None, ge=0, le=MAX_QUOTA)
+    percent: Float | None = Field(default=None, gt=0, lt=100)
+
+
+class NotifyConfig(_Section):
+    webhooks: list[Webhook] = Field(default_factory=list)
+    below: Threshold | None = None  # for every token with a quota
+    tokens: dict[NonEmptyStr, Threshold] = Field(default_factory=dict)  # per token, replaces `below`
+    timeout_seconds: Float = Field(default=10, gt=0)
+    attempts: Int = Field(default=3, ge=1, le=10)
+    retry_delay_seconds: Float = Field(default=2, ge=0)  # doubled after each failed attempt
+    queue_size: Int = Field(default=200, ge=1)
+
+
 class Token(_Section):
     name: Annotated[str, AfterValidator(token_name)]
     key: Annotated[SecretStr, AfterValidator(plaintext_key)] | None = None
@@ -186,6 +230,8 @@ class GatewayConfig(_Section):
     pricing: dict[NonEmptyStr, Price] = Field(default_factory=dict)
     groups: dict[NonEmptyStr, GroupConfig] = Field(default_factory=lambda: {DEFAULT_GROUP: GroupConfig()})
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     channels: list[Channel]
     tokens: list[Token]
 
@@ -209,6 +255,9 @@ class GatewayConfig(_Section):
         if isinstance(tokens, list):
             rate = _quota_per_usd(data.get("billing"))
             data["tokens"] = [_token_with_units(token, rate) for token in tokens]
+        notify = data.get("notify")
+        if isinstance(notify, dict):
+            data["notify"] = _notify_with_units(notify, _quota_per_usd(data.get("billing")))
         return data
 
     @model_validator(mode="after")
@@ -257,3 +306,12 @@ def _token_with_units(token: Any, rate: int) -> Any:
         if units is not None:
             return {**token, "quota": units}
     return token
+
+
+def _notify_with_units(notify: dict[str, Any], rate: int) -> dict[str, Any]:
+    notify = dict(notify)
+    if isinstance(notify.get("below"), dict):
+        notify["below"] = _token_with_units(notify["below"], rate)
+    if isinstance(notify.get("tokens"), dict):
+        notify["tokens"] = {name: _token_with_units(rule, rate) for name, rule in notify["tokens"].items()}
+    return notify
