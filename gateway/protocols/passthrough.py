@@ -6,6 +6,9 @@ so `ping`, `content_block_stop`, `message_stop` and signature deltas cost no par
 chunks that carry text must be parsed to count it exactly (orjson takes ~0.7 µs for a typical chunk,
 about what a content-aware byte sniff would cost); only `[DONE]` skips it. An error event whose text
 looks like it holds a credential is re-encoded with the secret redacted; every other event keeps `raw`.
+A parsed event that is not a JSON object means the stream is broken: the caller gets the gateway's error
+event in its protocol instead (as translation does; a Gemini JSON-array caller would otherwise get an
+array that does not parse). Nothing is relayed after a failure.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.protocols import Protocol, Usage, anthropic, gemini, openai
+from gateway.protocols.errors import GatewayError, stream_error_event
 from gateway.protocols.redact import scrub_secrets
 from gateway.protocols.sse import Event
 from gateway.protocols.usage import anthropic_usage, openai_usage
@@ -26,6 +30,7 @@ except ImportError:  # orjson is optional (the `fast` extra)
 
 # Endpoints whose bodies hold no billable usage (token counting is free).
 _COUNT_ENDPOINTS = frozenset({"count_tokens", "countTokens"})
+NOT_JSON = "upstream sent a stream event that is not a JSON object"
 
 
 def _parse(data: str) -> dict[str, Any] | None:
@@ -49,11 +54,21 @@ class _Relay:
     """The counters every relay keeps (see `StreamRelay`). `output_chars` counts UTF-8 bytes of
     generated text, so `estimate.tokens_from_chars(output_chars)` bills it by the estimate rule."""
 
+    protocol: Protocol
+
     def __init__(self) -> None:
         self.usage = Usage()
         self.output_chars = 0
         self.failure: UpstreamFailure | None = None
         self.finished = False
+
+    def feed(self, event: Event) -> list[Event]:
+        if self.failure is not None:
+            return []  # the caller has its error event: nothing may follow it ([DONE] included)
+        return self._feed(event)
+
+    def _feed(self, event: Event) -> list[Event]:
+        raise NotImplementedError
 
     def flush(self) -> list[Event]:
         """Pass-through adds nothing after the upstream ends: the caller already has every event."""
@@ -63,22 +78,32 @@ class _Relay:
         self.failure = failure
         return [_without_secrets(event)]
 
+    def _garbled(self, event: Event) -> list[Event]:
+        """An event that had to be read and is not a JSON object. Blank data (a keep-alive some
+        compatible servers send) is relayed as it came."""
+        if not event.data.strip():
+            return [event]
+        self.failure = UpstreamFailure(502, NOT_JSON)
+        return [stream_error_event(self.protocol, GatewayError("bad_gateway", NOT_JSON))]
+
 
 class OpenAIPassthrough(_Relay):
     """OpenAI chat/completions stream to an OpenAI caller. The gateway always asks the upstream for the
     usage chunk; with `strip_usage_chunk` (the caller did not ask) that chunk is read and not relayed."""
 
+    protocol = Protocol.OPENAI
+
     def __init__(self, strip_usage_chunk: bool) -> None:
         super().__init__()
         self.strip_usage_chunk = strip_usage_chunk
 
-    def feed(self, event: Event) -> list[Event]:
+    def _feed(self, event: Event) -> list[Event]:
         if openai.is_done(event):
             self.finished = True
             return [event]
         chunk = _parse(event.data)
         if chunk is None:
-            return [event]
+            return self._garbled(event)
         failure = openai.chunk_failure(chunk)
         if failure is not None:
             return self._fail(failure, event)
@@ -95,11 +120,13 @@ class AnthropicPassthrough(_Relay):
     """Anthropic Messages stream to an Anthropic caller. Usage starts from `message_start` and each
     `message_delta` restates cumulative counts; `event: error` is the in-stream failure."""
 
+    protocol = Protocol.ANTHROPIC
+
     def __init__(self) -> None:
         super().__init__()
         self._usage_fields: dict[str, Any] = {}
 
-    def feed(self, event: Event) -> list[Event]:
+    def _feed(self, event: Event) -> list[Event]:
         name = event.event
         if name in ("ping", "content_block_stop"):
             return [event]
@@ -110,7 +137,7 @@ class AnthropicPassthrough(_Relay):
             return [event]
         payload = _parse(event.data)
         if payload is None:
-            return [event]
+            return self._garbled(event)
         kind = name or payload.get("type")  # the SDKs dispatch on the event name; unnamed: the type
         if kind == "error":
             return self._fail(anthropic.stream_failure(payload), event)
@@ -134,10 +161,12 @@ class GeminiPassthrough(_Relay):
     """Gemini `streamGenerateContent?alt=sse` to a Gemini caller. Every chunk may carry cumulative
     `usageMetadata`; the stream has no terminator, so a chunk with a finishReason marks the end."""
 
-    def feed(self, event: Event) -> list[Event]:
+    protocol = Protocol.GEMINI
+
+    def _feed(self, event: Event) -> list[Event]:
         chunk = _parse(event.data)
         if chunk is None:
-            return [event]
+            return self._garbled(event)
         failure = gemini.chunk_failure(chunk)
         if failure is not None:
             return self._fail(failure, event)

@@ -271,3 +271,12 @@ async def last_row(world: World) -> LogRow:
     """The row of the latest call, once the books were checked (every hold closed exactly once)."""
     rows = await world.check_books()
     return rows[-1]
+
+
+def channel_failures(world: World, channel_type: Protocol) -> int:
+    """How many failures the gateway's routing state counted against that protocol's channel."""
+    rt = world.gw.runtime
+    for entry in rt.channels.snapshot(rt.config.channels, rt.clock())["channels"]:
+        if entry["name"] == channel_type.value:
+            return int(entry["failures"])
+    raise KeyError(channel_type)

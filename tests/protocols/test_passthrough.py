@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from gateway.protocols import Protocol, Usage
 from gateway.protocols.passthrough import (
+    NOT_JSON,
     AnthropicPassthrough,
     GeminiPassthrough,
     OpenAIPassthrough,
@@ -186,11 +187,13 @@ def test_gemini_error_status_name_without_code() -> None:
     assert relay.failure == UpstreamFailure(429, "Quota exceeded")
 
 
-def test_unparseable_events_are_relayed_untouched() -> None:
-    stream = "data: {not json\n\nevent: weird\ndata: [1, 2]\n\n"
-    for relay in (OpenAIPassthrough(True), AnthropicPassthrough(), GeminiPassthrough()):
-        assert run(relay, stream) == stream.encode()
-        assert relay.failure is None and relay.output_chars == 0
+def test_an_event_that_is_not_a_json_object_ends_the_stream_with_the_callers_error_event() -> None:
+    for stream in ("data: {not json\n\ndata: {}\n\n", "event: weird\ndata: [1, 2]\n\ndata: {}\n\n"):
+        for relay in (OpenAIPassthrough(True), AnthropicPassthrough(), GeminiPassthrough()):
+            out = s.events_of(run(relay, stream).decode())
+            assert len(out) == 1 and "not a JSON object" in out[0]  # nothing follows the error event
+            assert relay.failure == UpstreamFailure(502, NOT_JSON) and relay.output_chars == 0
+    assert run(OpenAIPassthrough(True), "data: \n\n") == b"data: \n\n"  # a blank keep-alive is relayed
 
 
 Relay = OpenAIPassthrough | AnthropicPassthrough | GeminiPassthrough
