@@ -98,7 +98,7 @@ export function renderCharts({ days, split, by, daily, rate, legend }) {
   const overall = days.map(() => null);
   for (const r of daily) if (index.has(r.day)) overall[index.get(r.day)] = r.p50_ms ?? null;
   latency.push({ name: "all · p50", color: "#495057", values: overall, dashed: true });
-  lines(document.getElementById("chart-latency"), { days, series: latency, format: fmtMs });
+  lines(document.getElementById("chart-latency"), { days, series: latency, format: fmtMs, formatAxis: axisMs });
 
   clear(legend);
   for (const name of shown) {
@@ -106,6 +106,11 @@ export function renderCharts({ days, split, by, daily, rate, legend }) {
     swatch.style.background = colors.get(name);
     legend.append(h("span", { class: "legend-item", "data-series": name }, swatch, name || "(none)"));
   }
+}
+
+function axisMs(v) {
+  if (v === 0) return "0";
+  return v < 1000 ? `${v} ms` : `${Number((v / 1000).toFixed(2))} s`;
 }
 
 function axisUsd(v) {
