@@ -91,6 +91,7 @@ async def _log_refusal(request: web.Request, token: Token, door: Protocol, endpo
                  endpoint=endpoint.value, client_ip=request.remote or "", status=err.http_status,
                  outcome=Outcome.ERROR, error=printable(err.message),
                  request_time_ms=int((time.monotonic() - started) * 1000))
+    rt.metrics.call_finished(rt.config, row)
     try:
         await pipeline.shielded(rt.ledger.log(row))
     except LedgerUnavailable:

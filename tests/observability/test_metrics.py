@@ -16,6 +16,7 @@ from tests.observability.helpers import chat, eventually, scrape, scrape_text, t
 from tests.ops.process import config_data, write_config
 
 POOR_KEY = "sk-test-poor-0000000"
+NARROW_KEY = "sk-test-narrow-00000"
 
 
 async def test_metrics_need_the_admin_key_unless_public_and_token_series_only_with_it(
@@ -49,7 +50,8 @@ async def test_counters_and_histograms_move_with_calls_and_match_the_ledger(
     config = make_config(tmp_path, channels=[
         channel("a", "openai", fake_openai.url, key=fake_openai.keys[0], models=["gpt-*"], priority=10),
         channel("b", "openai", fake_openai.url, key=fake_openai.keys[0], models=["gpt-*"], priority=0),
-    ], tokens=[token("alice"), token("poor", key=POOR_KEY, quota=1)])
+    ], tokens=[token("alice"), token("poor", key=POOR_KEY, quota=1),
+               token("narrow", key=NARROW_KEY, models=["gpt-4o"])])
     async with running_gateway(config) as gw, aiohttp.ClientSession() as session:
         before = await scrape(session, gw)
         assert total(before, "gateway_requests_total") == 0
@@ -61,6 +63,7 @@ async def test_counters_and_histograms_move_with_calls_and_match_the_ledger(
         assert (await chat(session, gw))[0] == 200
         assert (await chat(session, gw, key=POOR_KEY))[0] == 429  # quota: refused before any upstream
         assert (await chat(session, gw, model="gpt-nonexistent-zz"))[0] == 404  # the upstream's 404
+        assert (await chat(session, gw, key=NARROW_KEY))[0] == 403  # refused at the door: still a row
         async with session.post(gw.url + "/claude/v1/messages/count_tokens", headers={"x-api-key": CALLER_KEY},
                                 json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
                                 ) as counted:
@@ -74,7 +77,9 @@ async def test_counters_and_histograms_move_with_calls_and_match_the_ledger(
                      endpoint="chat", outcome="ok", status_class="2xx")
         assert (ok_a, ok_b) == (2, 1)
         assert value(after, "gateway_requests_total", door="openai", model="gpt-4o-mini", channel="",
-                     endpoint="chat", outcome="error", status_class="4xx") == 1
+                     endpoint="chat", outcome="error", status_class="4xx") == 2  # quota, model rights
+        page = await gw.runtime.ledger.logs(LogQuery(limit=100))
+        assert total(after, "gateway_requests_total") == len(page.rows)  # one per log row
         # a model the configuration does not name and no upstream served: counted, not a new label
         assert value(after, "gateway_requests_total", door="openai", model="other", channel="a",
                      endpoint="chat", outcome="error", status_class="4xx") == 1
