@@ -112,3 +112,15 @@ def test_signature_is_hmac_sha256_of_the_exact_body() -> None:
     expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     assert signature("s3cret", body) == f"sha256={expected}"
     assert signature("s3cret", body + b" ") != signature("s3cret", body)
+
+
+def test_a_reload_says_when_notify_or_metrics_changed_without_showing_webhook_urls() -> None:
+    from gateway.reload import config_changes
+
+    old = config()
+    new = config(notify={"webhooks": [{"url": "https://hooks.example/T000/secret-path-123"}],
+                         "below": {"quota": 300, "percent": 5}})
+    changes = config_changes(old, new)
+    assert changes.settings == ["notify.webhooks: changed", "notify.below: quota=300 percent=10.0 -> "
+                                                           "quota=300 percent=5.0"]
+    assert "secret-path-123" not in json.dumps(changes.as_dict())
