@@ -95,13 +95,24 @@ class Metrics:
                                      registry=t)
         self._config: GatewayConfig | None = None
         self._literal: frozenset[str] = frozenset()
+        self._channels: frozenset[str] = frozenset()
         self._answered: set[str] = set()
+        # labelled children by (metric, *labels): `labels()` costs microseconds, a dict lookup does not
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     # --- as calls happen -----------------------------------------------------------------------------
 
     def model_label(self, config: GatewayConfig, model: str, outcome: Outcome) -> str:
         if config is not self._config:
             self._config, self._literal = config, _literal_models(config)
+            self._channels = frozenset(c.name for c in config.channels)
         if model in self._literal or model in self._answered:
             return model
         if outcome is Outcome.OK and len(self._answered) < MAX_MODELS:
@@ -114,29 +125,29 @@ class Metrics:
         """Count one finished call from its final log row (once per row). Durations are observed for
         calls that took a hold (`held`), not for those refused before it."""
         model = self.model_label(config, row.model, row.outcome)
-        channel = row.channel if config.channel(row.channel) is not None else ""
+        channel = row.channel if row.channel in self._channels else ""
         call = (row.protocol, model, channel)
-        self.requests.labels(*call, row.endpoint, row.outcome.value, status_class(row.status)).inc()
+        self._child(self.requests, *call, row.endpoint, row.outcome.value, status_class(row.status)).inc()
         if held:  # model calls only: refusals and free token counts would blur the latencies
-            self.latency.labels(*call).observe(row.request_time_ms / 1000)
+            self._child(self.latency, *call).observe(row.request_time_ms / 1000)
             if row.first_byte_ms is not None:
-                self.first_byte.labels(*call).observe(row.first_byte_ms / 1000)
+                self._child(self.first_byte, *call).observe(row.first_byte_ms / 1000)
         if overhead is not None:
-            self.overhead.labels(row.protocol).observe(overhead)
+            self._child(self.overhead, row.protocol).observe(overhead)
         if row.attempts:
             self.attempts.inc(row.attempts)
             if row.attempts > 1:
                 self.failovers.inc(row.attempts - 1)
         if row.quota:
-            self.quota.labels(model, channel).inc(row.quota)
+            self._child(self.quota, model, channel).inc(row.quota)
         for kind, count in (("prompt", row.prompt_tokens), ("cached", row.cached_tokens),
                             ("cache_write", row.cache_write_tokens), ("completion", row.completion_tokens)):
             if count:
-                self.usage.labels(model, kind).inc(count)
+                self._child(self.usage, model, kind).inc(count)
         if config.metrics.token_labels:
-            self.token_requests.labels(row.token, row.outcome.value).inc()
+            self._child(self.token_requests, row.token, row.outcome.value).inc()
             if row.quota:
-                self.token_quota.labels(row.token).inc(row.quota)
+                self._child(self.token_quota, row.token).inc(row.quota)
 
     def upstream_failed(self, channel: str, status: int | None) -> None:
         self.upstream_failures.labels(channel, status_class(status or 0)).inc()
