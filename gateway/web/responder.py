@@ -1,6 +1,15 @@
-"""The pipeline's Responder over aiohttp: JSON replies and streamed bodies, noticing a vanished caller."""
+"""The pipeline's Responder over aiohttp: JSON replies and streamed bodies, noticing a vanished caller.
+
+Every write has a deadline (`write_timeout`): aiohttp waits for the socket to drain once its buffer
+passes 64 KiB, and a caller that stops reading would otherwise hold the call, its upstream connection
+and its hold forever. Past the deadline the caller's connection is aborted (not flushed: it would block
+again) and the pipeline sees ClientGone, so it settles what was delivered and hangs up upstream.
+"""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -8,39 +17,46 @@ from gateway.pipeline import ClientGone
 
 
 class AiohttpResponder:
+    # Seconds one write may wait for the caller to take bytes off the socket. A class attribute until
+    # the config grows a setting for it (tests lower it).
+    write_timeout: float = 30.0
+
     def __init__(self, request: web.Request) -> None:
         self.request = request
         self.response: web.StreamResponse | None = None
 
     async def send_json(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.response = web.Response(status=status, body=body, headers=headers)
-        try:
-            await self.response.prepare(self.request)
-            await self.response.write_eof()
-        except (ConnectionResetError, ConnectionError) as exc:
-            raise ClientGone() from exc
+        await self._bounded(self._send_whole(self.response))
+
+    async def _send_whole(self, response: web.Response) -> None:
+        await response.prepare(self.request)
+        await response.write_eof()
 
     async def start_stream(self, status: int, headers: dict[str, str]) -> None:
         response = web.StreamResponse(status=status, headers=headers)
         self.response = response
-        try:
-            await response.prepare(self.request)
-        except (ConnectionResetError, ConnectionError) as exc:
-            raise ClientGone() from exc
+        await self._bounded(response.prepare(self.request))
 
     async def write(self, data: bytes) -> None:
         assert self.response is not None
         transport = self.request.transport
         if transport is None or transport.is_closing():
             raise ClientGone()
-        try:
-            await self.response.write(data)
-        except (ConnectionResetError, ConnectionError) as exc:
-            raise ClientGone() from exc
+        await self._bounded(self.response.write(data))
 
     async def finish(self) -> None:
         assert self.response is not None
+        await self._bounded(self.response.write_eof())
+
+    async def _bounded(self, write: Awaitable[object]) -> None:
         try:
-            await self.response.write_eof()
+            async with asyncio.timeout(self.write_timeout):
+                await write
+        except TimeoutError:
+            transport = self.request.transport
+            if transport is not None:
+                transport.abort()  # the caller stopped reading: drop what it never took
+            raise ClientGone() from None
         except (ConnectionResetError, ConnectionError) as exc:
             raise ClientGone() from exc
