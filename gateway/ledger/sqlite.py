@@ -205,7 +205,14 @@ class SqliteLedger(Ledger):
         await self._submit(LogOp(row))
 
     async def rebuild_stats(self) -> int:
-        return int(await self._submit(RebuildStatsOp()) or 0)
+        # The pass over every log row runs on the reader's thread; the writer only swaps the result in.
+        if self._readonly or self._state != "open":
+            raise LedgerUnavailable("ledger is read-only" if self._readonly else f"ledger is {self._state}")
+        try:
+            taken = await self._read_db.run(daily.snapshot, self._zone)
+        except sqlite3.OperationalError as exc:
+            raise LedgerUnavailable(f"ledger read failed: {exc}") from exc
+        return int(await self._submit(RebuildStatsOp(taken)) or 0)
 
     # -- reads -------------------------------------------------------------------------------
 

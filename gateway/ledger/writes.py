@@ -52,8 +52,10 @@ class LogOp:
 
 @dataclass(frozen=True, slots=True)
 class RebuildStatsOp:
-    """Recompute the daily statistics from the log rows (queued like any write, so it sees every row
-    committed before it and none half-written)."""
+    """Replace the daily statistics by `snapshot` (taken from the log rows by the reader) plus the rows
+    logged since; queued like any write, so it sees every row committed before it."""
+
+    snapshot: daily.Snapshot
 
 
 WriteOp = HoldOp | CloseOp | LogOp | RebuildStatsOp
@@ -168,7 +170,7 @@ def _apply_one(db: sqlite3.Connection, op: WriteOp, boot_id: str, now: float, zo
         elif isinstance(op, LogOp):
             _log(db, op.row, now, zone)
         else:
-            result = daily.rebuild(db, zone)
+            result = daily.install(db, zone, op.snapshot)
     except Exception as exc:
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, _OP_LEVEL_SQLITE_ERRORS):
             raise  # the database itself is failing (locked, full, I/O, corrupt): fail the batch

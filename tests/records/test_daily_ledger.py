@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.ledger import LogRow, Outcome, StatsQuery
+from gateway.ledger import LedgerUnavailable, LogRow, Outcome, StatsQuery
 from gateway.ledger.schema import MIGRATIONS
 from gateway.ledger.sqlite import SqliteLedger, rebuild_stats_file
 from tests.ledger.conftest import invariant_violations, query
@@ -173,8 +173,6 @@ async def test_rebuilding_the_file_beside_a_running_ledger(tmp_path: Path) -> No
 
 
 async def test_rebuild_of_a_file_the_gateway_never_upgraded_is_refused(tmp_path: Path) -> None:
-    from gateway.ledger import LedgerUnavailable
-
     path = str(tmp_path / "old.db")
     with closing(sqlite3.connect(path)) as db:
         db.executescript(f"{MIGRATIONS[0]}\nPRAGMA user_version = 1;")
@@ -186,3 +184,45 @@ async def test_rebuild_of_a_file_the_gateway_never_upgraded_is_refused(tmp_path:
 def test_an_unknown_zone_is_refused() -> None:
     with pytest.raises(ValueError, match="time zone"):
         SqliteLedger("x.db", timezone="Mars/Olympus")
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/Los_Angeles", "America/Sao_Paulo", "Pacific/Apia"])
+def test_the_rebuild_s_day_cache_agrees_with_day_of(zone: str) -> None:
+    import random
+
+    from gateway.ledger.daily import DayOf, day_of
+
+    tz = ZoneInfo(zone)
+    rng = random.Random(7)
+    # Sao Paulo moved its clocks at midnight (2018-11-04 has no 00:00); Apia skipped 2011-12-30 entirely.
+    edges = [datetime(2018, 11, 4, tzinfo=ZoneInfo("UTC")).timestamp() + 3 * 3600 + d for d in range(-5, 5)]
+    edges += [datetime(2011, 12, 29, 10, tzinfo=ZoneInfo("UTC")).timestamp() + d for d in range(-5, 5)]
+    moments = sorted(rng.uniform(1.2e9, 1.9e9) for _ in range(5000)) + edges
+    moments += [rng.uniform(1.2e9, 1.9e9) for _ in range(2000)]
+    cached = DayOf(tz)
+    assert [cached(when) for when in moments] == [day_of(when, tz) for when in moments]
+
+
+async def test_rows_logged_while_the_snapshot_is_taken_are_added_when_it_is_installed(tmp_path: Path) -> None:
+    from gateway.ledger import daily
+
+    path = str(tmp_path / "ledger.db")
+    zone = "Asia/Shanghai"
+    ledger = SqliteLedger(path, timezone=zone)
+    await ledger.open()
+    await mixed_rows(ledger, BOUNDARIES[zone])
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        taken = daily.snapshot(db, ZoneInfo(zone))
+        for index in range(3):  # logged after the snapshot, before the swap
+            await ledger.hold(f"later{index}", "carol", None, 10)
+            assert await ledger.settle(row(f"later{index}", BOUNDARIES[zone] + index, token="carol", quota=3,
+                                           request_time_ms=120 * index))
+        db.execute("UPDATE daily_stats SET requests = 0")
+        db.execute("BEGIN IMMEDIATE")
+        assert daily.install(db, ZoneInfo(zone), taken) == 10
+        db.execute("COMMIT")
+    assert kept(path) == expected(path, zone)
+    assert taken.upto == 7 and sum(r[4] for r in taken.rows) == 7
+    await ledger.close()
+    with pytest.raises(LedgerUnavailable):
+        await ledger.rebuild_stats()

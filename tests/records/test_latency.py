@@ -44,3 +44,15 @@ def test_the_answer_bounds_the_exact_percentile_from_above_within_one_bucket(dur
     assert answer is not None
     assert exact <= answer
     assert bucket_of(answer) == bucket_of(exact)
+
+
+def test_the_rebuild_s_sql_buckets_agree_with_bucket_of() -> None:
+    import sqlite3
+
+    from gateway.ledger.daily import _BUCKET_SQL
+
+    durations = sorted({-1, 0, *BOUNDS_MS, *(b + 1 for b in BOUNDS_MS), *(b - 1 for b in BOUNDS_MS), 10**9})
+    with sqlite3.connect(":memory:") as db:
+        got = [db.execute(f"SELECT {_BUCKET_SQL} FROM (SELECT ? AS request_time_ms)", (ms,)).fetchone()[0]
+               for ms in durations]
+    assert got == [bucket_of(ms) for ms in durations]
