@@ -7,6 +7,7 @@ ledger row: tokens as the fake reported them, the quota worked out by hand from 
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -128,7 +129,8 @@ async def test_tool_round_trip_to_anthropic_with_two_parallel_calls(env: Env, st
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 async def test_tool_round_trip_to_gemini_with_two_parallel_calls(env: Env, stream: bool) -> None:
-    env.ge.script.reply(tool_calls=CALLS, tokens=Tokens(input=90, output=22, cached=10))
+    # a thinking model: its first functionCall part carries a thoughtSignature it wants back next turn
+    env.ge.script.reply(tool_calls=CALLS, thinking="Two lookups.", tokens=Tokens(input=90, output=22, cached=10))
     env.ge.script.reply(text="Clear, 18 C, and it is 14:05.", chunks=3, tokens=Tokens(input=160, output=12))
     first = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]
     text, calls, finish, usage = await ask(env, GEMINI_ALIAS, first, stream=stream, fragments=1, tools=TOOLS)
@@ -150,12 +152,17 @@ async def test_tool_round_trip_to_gemini_with_two_parallel_calls(env: Env, strea
     assert (text, finish) == ("Clear, 18 C, and it is 14:05.", "stop")
     contents = env.ge.requests[1].json["contents"]  # the fake refuses unmatched functionResponse turns
     assert [c["role"] for c in contents] == ["user", "model", "user"]
-    assert [p["functionCall"] for p in contents[1]["parts"]] == [
-        {"id": calls[0]["id"], "name": "get_weather", "args": {"city": "Paris", "unit": "c"}},
-        {"id": calls[1]["id"], "name": "get_time", "args": {"zone": "Europe/Paris"}}]
+    # the signature rode inside the first call's id (`<id>__gsig__<base64url>`) and goes back where it was
+    first_id, _, carried = calls[0]["id"].partition("__gsig__")
+    signature = base64.urlsafe_b64decode(carried + "=" * (-len(carried) % 4)).decode()
+    assert contents[1]["parts"] == [
+        {"functionCall": {"id": first_id, "name": "get_weather", "args": {"city": "Paris", "unit": "c"}},
+         "thoughtSignature": signature},
+        {"functionCall": {"id": calls[1]["id"], "name": "get_time", "args": {"zone": "Europe/Paris"}}}]
+    assert len(signature) == 64  # what the fake signs with
     answers = [p["functionResponse"] for p in contents[2]["parts"]]
     assert answers == [
-        {"id": calls[0]["id"], "name": "get_weather", "response": {"temperature": 18, "sky": "clear"}},
+        {"id": first_id, "name": "get_weather", "response": {"temperature": 18, "sky": "clear"}},
         {"id": calls[1]["id"], "name": "get_time", "response": {"output": "14:05"}}]
 
     one, two = await env.books()
