@@ -100,7 +100,10 @@ async def test_operator_sees_the_numbers_the_api_returns(browser: Browser, dashb
         else:
             assert cells[2].splitlines()[0] == f"{t['grant']:,}"
             assert cells[5].splitlines()[0] == f"{t['remaining']:,}"
-            assert f"{round(100 * t['used'] / t['grant'])}% used" in cells[6] or "% used" in cells[6]
+            share = 100 * t["used"] / t["grant"]
+            assert cells[6].endswith(f"{share:.1f}% used" if share < 10 else f"{share:.0f}% used")
+            width = await row.locator(".meter .fill:not(.held)").evaluate("e => parseFloat(e.style.width)")
+            assert abs(width - min(100.0, share)) < 1e-3  # CSS keeps four decimals
 
     # channel states as routing knows them: a revoked key set aside, a cooldown after a 500, a healthy one
     states = dict(await page.eval_on_selector_all(

@@ -150,8 +150,8 @@ function start() {
       await signIn(key, kind);
     } catch (err) {
       session.clear();
-      showLogin(err instanceof ApiError && (err.status === 401 || err.status === 403)
-        ? "That key was refused." : err.message);
+      // 401: not a key of this kind; 403 says why (the operator API is off, an address not allowed...)
+      showLogin(err instanceof ApiError && err.status === 401 ? "That key was refused." : err.message);
     } finally {
       $("login-submit").disabled = false;
     }

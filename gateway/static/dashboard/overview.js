@@ -6,11 +6,14 @@ import { clear, fmtCompact, fmtDay, fmtInt, fmtMs, fmtPercent, fmtUsd, h } from 
 const MAX_SERIES = 6;
 export const OTHER = "other";
 
+/** The record's split value; calls that never reached a channel have an empty one. */
+const keyOf = (record, by) => record[by] ?? "";
+
 /** Sum the numeric fields of stat records per value of `key` (a split name, or "day"). */
 export function sumBy(records, key) {
   const sums = new Map();
   for (const r of records) {
-    const name = r[key] ?? "";
+    const name = keyOf(r, key);
     const s = sums.get(name) || { name, requests: 0, errors: 0, quota: 0, prompt_tokens: 0, completion_tokens: 0 };
     s.requests += r.requests;
     s.errors += r.errors;
@@ -41,7 +44,7 @@ function perDay(records, by, days, names, folded, value) {
   for (const r of records) {
     const i = index.get(r.day);
     if (i === undefined) continue;
-    const name = folded.has(r[by]) ? OTHER : r[by];
+    const name = folded.has(keyOf(r, by)) ? OTHER : keyOf(r, by);
     table.get(name)[i] += value(r);
   }
   return table;
@@ -92,7 +95,7 @@ export function renderCharts({ days, split, by, daily, rate, legend }) {
   const index = new Map(days.map((d, i) => [d, i]));
   const latency = shown.filter((n) => n !== OTHER).map((name) => {
     const values = days.map(() => null);
-    for (const r of split) if (r[by] === name && index.has(r.day)) values[index.get(r.day)] = r.p95_ms ?? null;
+    for (const r of split) if (keyOf(r, by) === name && index.has(r.day)) values[index.get(r.day)] = r.p95_ms ?? null;
     return { name, color: colors.get(name), values };
   });
   const overall = days.map(() => null);
