@@ -40,6 +40,7 @@ async def rows(gw: Gateway) -> list:
 
 
 async def assert_books_balance(gw: Gateway) -> None:
+    await gw.runtime.idle()
     balances = await gw.runtime.ledger.balances()
     for name, balance in balances.items():
         charged = sum(r.quota for r in await rows(gw) if r.token == name)
