@@ -78,7 +78,7 @@ def _to_gemini(schema: Any, defs: Json, drops: Drops, where: str, depth: int) ->
             drops.add(f"{where}.{key}")
     fmt = schema.get("format")
     if fmt is not None:
-        if fmt in _GEMINI_FORMATS.get(str(out.get("type")), set()):
+        if isinstance(fmt, str) and fmt in _GEMINI_FORMATS.get(str(out.get("type")), set()):
             out["format"] = fmt
         else:
             drops.add(f"{where}.format")

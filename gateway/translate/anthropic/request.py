@@ -172,9 +172,12 @@ def _read_tool(tool: Json, drops: Drops) -> Tool:
 
 
 def _read_tool_choice(choice: Any, req: ChatRequest) -> None:
-    if not isinstance(choice, dict) or choice.get("type") not in _TOOL_CHOICE_IN:
+    if not isinstance(choice, dict):
         return
-    mode = _TOOL_CHOICE_IN[choice["type"]]
+    kind = choice.get("type")
+    if not isinstance(kind, str) or kind not in _TOOL_CHOICE_IN:
+        return
+    mode = _TOOL_CHOICE_IN[kind]
     req.tool_choice = ToolChoice(mode, str(choice.get("name", "")) if mode == "named" else None)  # type: ignore[arg-type]
     if isinstance(choice.get("disable_parallel_tool_use"), bool):
         req.parallel_tool_calls = not choice["disable_parallel_tool_use"]

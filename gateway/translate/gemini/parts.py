@@ -35,7 +35,8 @@ def read_content_parts(contents: list[Any], drops: Drops) -> list[Message]:
         role = "assistant" if content.get("role") == "model" else "user"
         results: list[Part] = []
         parts: list[Part] = []
-        for pi, part in enumerate(content.get("parts") or []):
+        listed = content.get("parts")
+        for pi, part in enumerate(listed if isinstance(listed, list) else []):
             if not isinstance(part, dict):
                 continue
             if role == "assistant" and isinstance(part.get("functionCall"), dict):
@@ -69,20 +70,25 @@ def read_plain_part(part: Json, parts: list[Part], drops: Drops) -> None:
     """Text, thought, inline data or file data; anything else is reported."""
     if isinstance(part.get("text"), str):
         if part.get("thought") is True:
-            parts.append(Thinking(part["text"], part.get("thoughtSignature"), GEMINI))
+            parts.append(Thinking(part["text"], _str(part.get("thoughtSignature")), GEMINI))
             return
         parts.append(Text(part["text"]))
         if part.get("thoughtSignature"):
             drops.add("contents.parts.thoughtSignature")
     elif isinstance(part.get("inlineData"), dict):
         blob = part["inlineData"]
-        parts.append(Media(mime=blob.get("mimeType"), data=blob.get("data")))
+        parts.append(Media(mime=_str(blob.get("mimeType")), data=_str(blob.get("data"))))
     elif isinstance(part.get("fileData"), dict):
         file = part["fileData"]
         uri = str(file.get("fileUri", ""))
-        parts.append(Media(mime=file.get("mimeType") or media_util.guess_mime(uri), url=uri))
+        parts.append(Media(mime=_str(file.get("mimeType")) or media_util.guess_mime(uri), url=uri))
     else:
         drops.add("contents.parts." + next(iter(part), "empty"))
+
+
+def _str(value: Any) -> str | None:
+    """A string field as given; anything else a caller put there counts as absent."""
+    return value if isinstance(value, str) else None
 
 
 def _read_function_response(response: Json, open_calls: list[ToolCall], fallback_id: str,

@@ -45,10 +45,10 @@ def read_request(body: Json, drops: Drops) -> ChatRequest:
     if isinstance(system, str):
         req.system = [Text(system)]
     elif isinstance(system, dict):
-        req.system = [Text(str(p["text"])) for p in system.get("parts") or []
+        req.system = [Text(str(p["text"])) for p in _listed(system.get("parts"))
                       if isinstance(p, dict) and isinstance(p.get("text"), str)]
     req.messages = read_content_parts(contents, drops)
-    req.tools = _read_tools(rest.pop("tools", None) or [], drops)
+    req.tools = _read_tools(_listed(rest.pop("tools", None)), drops)
     _read_tool_config(rest.pop("toolConfig", None), req, drops)
     req.response_format = _read_response_format(gen, drops)
     thinking = gen.pop("thinkingConfig", None)
@@ -66,6 +66,11 @@ def read_request(body: Json, drops: Drops) -> ChatRequest:
     return req
 
 
+def _listed(value: Any) -> list[Any]:
+    """An array field's items; a caller's non-array there reads as empty."""
+    return value if isinstance(value, list) else []
+
+
 def _read_tools(tools: list[Any], drops: Drops) -> list[Tool]:
     out: list[Tool] = []
     for tool in tools:
@@ -74,7 +79,9 @@ def _read_tools(tools: list[Any], drops: Drops) -> list[Tool]:
         for key in tool:
             if key != "functionDeclarations":
                 drops.add(f"tools.{key}")
-        for decl in tool.get("functionDeclarations") or []:
+        for decl in _listed(tool.get("functionDeclarations")):
+            if not isinstance(decl, dict):
+                continue
             params = decl.get("parametersJsonSchema")
             if params is None and isinstance(decl.get("parameters"), dict):
                 params = schema_util.from_gemini(decl["parameters"], drops, SCHEMA_WHERE[GEMINI])
@@ -88,7 +95,7 @@ def _read_tool_config(config: Any, req: ChatRequest, drops: Drops) -> None:
     if not isinstance(calling, dict):
         return
     mode = str(calling.get("mode", "AUTO")).upper()
-    names = calling.get("allowedFunctionNames") or []
+    names = _listed(calling.get("allowedFunctionNames"))
     if mode == "VALIDATED":
         drops.add("toolConfig.functionCallingConfig.mode")
     if mode == "ANY" and len(names) == 1:

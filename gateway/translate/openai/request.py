@@ -44,7 +44,9 @@ def read_request(body: Json, drops: Drops) -> ChatRequest:
     if not isinstance(messages, list) or not messages:
         raise GatewayError("invalid_request", "messages must be a non-empty array", param="messages")
     _read_messages(messages, req, drops)
-    req.tools = [_read_tool(t, drops) for t in rest.pop("tools", None) or [] if _is_function_tool(t, drops)]
+    tools = rest.pop("tools", None)
+    req.tools = [_read_tool(t, drops) for t in (tools if isinstance(tools, list) else [])
+                 if _is_function_tool(t, drops)]
     req.tool_choice = _read_tool_choice(rest.pop("tool_choice", None), drops)
     parallel = rest.pop("parallel_tool_calls", None)
     if isinstance(parallel, bool):
@@ -133,8 +135,12 @@ def _read_assistant(msg: Json, drops: Drops) -> list[Part]:
                 parts.append(Text(str(item.get("text") or item.get("refusal") or "")))
     if isinstance(msg.get("refusal"), str) and msg["refusal"]:
         parts.append(Text(msg["refusal"]))
-    for call in msg.get("tool_calls") or []:
-        function = call.get("function") or {}
+    calls = msg.get("tool_calls")
+    for call in calls if isinstance(calls, list) else []:
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function")
+        function = function if isinstance(function, dict) else {}
         call_id, signature = ids.split(str(call.get("id", "")))
         parts.append(ToolCall(call_id, str(function.get("name", "")), str(function.get("arguments") or ""),
                               signature))
