@@ -19,7 +19,8 @@ class Field:
 
     `paths[p]` is None when protocol p has no such field; `aliases` are further names read (not
     written); `bounds[p]` is an inclusive (low, high) range, None for open; `default` is a value that
-    carries no information, so its loss is not reported; `max_items` caps list lengths.
+    carries no information, so its loss is not reported; `max_items` caps list lengths; `integer`
+    fields are written as integers (google-genai sends `topK: 20.0`, Anthropic wants `top_k: 20`).
     """
 
     name: str
@@ -29,24 +30,25 @@ class Field:
     default: Any = None
     max_items: dict[Protocol, int] = field(default_factory=dict)
     is_list: bool = False
+    integer: bool = False
 
 
 SAMPLING: tuple[Field, ...] = (
     Field("max_tokens", {OPENAI: ("max_completion_tokens",), ANTHROPIC: ("max_tokens",),
                          GEMINI: (GEN, "maxOutputTokens")},
-          aliases={OPENAI: (("max_tokens",),)}, bounds={p: (0, None) for p in Protocol}),
+          aliases={OPENAI: (("max_tokens",),)}, bounds={p: (0, None) for p in Protocol}, integer=True),
     Field("temperature", {OPENAI: ("temperature",), ANTHROPIC: ("temperature",),
                           GEMINI: (GEN, "temperature")},
           bounds={OPENAI: (0, 2), ANTHROPIC: (0, 1), GEMINI: (0, 2)}),
     Field("top_p", {OPENAI: ("top_p",), ANTHROPIC: ("top_p",), GEMINI: (GEN, "topP")},
           bounds={p: (0, 1) for p in Protocol}),
     Field("top_k", {OPENAI: None, ANTHROPIC: ("top_k",), GEMINI: (GEN, "topK")},
-          bounds={ANTHROPIC: (0, None), GEMINI: (1, None)}),
+          bounds={ANTHROPIC: (0, None), GEMINI: (1, None)}, integer=True),
     Field("stop", {OPENAI: ("stop",), ANTHROPIC: ("stop_sequences",), GEMINI: (GEN, "stopSequences")},
           is_list=True, default=[], max_items={OPENAI: 4, GEMINI: 5}),
     Field("n", {OPENAI: ("n",), ANTHROPIC: None, GEMINI: (GEN, "candidateCount")},
-          default=1, bounds={OPENAI: (1, 128), GEMINI: (1, 8)}),
-    Field("seed", {OPENAI: ("seed",), ANTHROPIC: None, GEMINI: (GEN, "seed")}),
+          default=1, bounds={OPENAI: (1, 128), GEMINI: (1, 8)}, integer=True),
+    Field("seed", {OPENAI: ("seed",), ANTHROPIC: None, GEMINI: (GEN, "seed")}, integer=True),
     Field("presence_penalty", {OPENAI: ("presence_penalty",), ANTHROPIC: None,
                                GEMINI: (GEN, "presencePenalty")}, default=0,
           bounds={OPENAI: (-2, 2), GEMINI: (-2, 2)}),
@@ -119,8 +121,11 @@ def write_sampling(values: dict[str, Any], target: Protocol, door: Protocol, bod
         path = f.paths.get(target)
         if value == f.default:
             continue
+        if f.integer and isinstance(value, float) and value.is_integer():
+            value = int(value)
         limit = f.max_items.get(target)
         if (path is None or not _in_bounds(value, f.bounds.get(target))
+                or (f.integer and isinstance(value, float))
                 or (limit is not None and isinstance(value, list) and len(value) > limit)):
             drops.add(door_name(f, door))
             continue

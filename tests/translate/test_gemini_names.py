@@ -85,3 +85,18 @@ def test_an_sdk_embedding_body_keeps_its_dimensionality() -> None:
     out = embeddings_request(Protocol.GEMINI, Protocol.OPENAI, body, upstream_model="text-embedding-3-small")
     assert (out.body["input"], out.body["dimensions"]) == (["a"], 8)
     assert out.dropped == ["taskType"]
+
+
+def test_integral_floats_the_sdk_sends_are_written_as_integers() -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+            "generationConfig": {"topK": 20.0, "seed": 4.0, "maxOutputTokens": 100}}
+    anthropic = chat_request(Protocol.GEMINI, Protocol.ANTHROPIC, body, upstream_model="claude-sonnet-4-6",
+                             stream=False, default_max_tokens=4096).body
+    assert (anthropic["top_k"], type(anthropic["top_k"])) == (20, int)
+    openai = chat_request(Protocol.GEMINI, Protocol.OPENAI, body, upstream_model="gpt-4o-mini", stream=False,
+                          default_max_tokens=4096).body
+    assert (openai["seed"], type(openai["seed"])) == (4, int)
+    fractional = {**body, "generationConfig": {"topK": 2.5}}
+    out = chat_request(Protocol.GEMINI, Protocol.ANTHROPIC, fractional, upstream_model="claude-sonnet-4-6",
+                       stream=False, default_max_tokens=4096)
+    assert "top_k" not in out.body and out.dropped == ["generationConfig.topK"]
