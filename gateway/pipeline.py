@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from gateway.call import SERVED_BY, Call, Endpoint
 from gateway.config.models import Channel, GatewayConfig, Price
 from gateway.endpoints import upstream_headers, upstream_url
 from gateway.ledger.base import LedgerUnavailable, LogRow, Outcome, QuotaExceeded
+from gateway.ledger.retry import retry_in_background
 from gateway.protocols import Protocol as Wire
 from gateway.protocols import Usage, estimate
 from gateway.protocols.errors import GatewayError, stream_error_event
@@ -96,7 +98,7 @@ class Settlement:
         self._finish_times()
         if clamped:  # before the write: a caller that hangs up cancels the handler at that await
             self.rt.log.warning("usage_clamped", channel=channel.name, model=self.call.model, charge=charge)
-        await shielded(self.rt.ledger.settle(row))
+        await self._close(self.rt.ledger.settle)
 
     async def release(self, status: int, error: str, *, outcome: Outcome = Outcome.ERROR) -> None:
         if self.done:
@@ -104,7 +106,20 @@ class Settlement:
         self.done = True
         self.row.outcome, self.row.status, self.row.error, self.row.quota = outcome, status, error, 0
         self._finish_times()
-        await shielded(self.rt.ledger.release(self.row))
+        await self._close(self.rt.ledger.release)
+
+    async def _close(self, close: Callable[[LogRow], Awaitable[bool]]) -> None:
+        """Write the row and close the hold; a database that cannot take it now gets it later."""
+        write = asyncio.ensure_future(close(self.row))
+        try:
+            await shielded(write)
+        except LedgerUnavailable as exc:
+            retry_in_background(close, self.row, self.rt.log, exc)
+        except asyncio.CancelledError:  # the caller left meanwhile: the write still matters
+            failure = write.exception() if write.done() and not write.cancelled() else None
+            if isinstance(failure, LedgerUnavailable):
+                retry_in_background(close, self.row, self.rt.log, failure)
+            raise
 
     def _finish_times(self) -> None:
         self.row.request_time_ms = int((time.monotonic() - self.call.started) * 1000)
@@ -207,6 +222,9 @@ async def _handle(rt: Runtime, call: Call, out: Responder, ticket: Ticket) -> No
         await _try_channels(rt, config, call, admission, settlement, out)
     except GatewayError as err:
         await settlement.release(err.http_status, err.message)
+        raise
+    except Exception as exc:  # a bug of ours: the caller gets a 500, the row says so
+        await settlement.release(500, f"internal error: {type(exc).__name__}")
         raise
     finally:
         if not settlement.done:  # cancelled or an unexpected error: never leave a hold open
@@ -483,6 +501,18 @@ async def _relay_stream(rt: Runtime, call: Call, admission: Admission, settlemen
         await settlement.settle(_estimated(admission, relay.output_chars, relay.usage, False), channel,
                                 outcome=outcome, status=status)
         raise
+    except Exception as exc:  # a bug of ours mid-stream: end the caller's stream, bill what went out
+        if not started:
+            raise
+        rt.log.exception("relay_failed", channel=channel.name, error=type(exc).__name__)
+        row.error = f"internal error: {type(exc).__name__}"
+        with contextlib.suppress(ClientGone):
+            err = GatewayError("internal", "The gateway failed while relaying the reply.")
+            await out.write(framer.frame(stream_error_event(call.door, err)) + framer.close())
+            await out.finish()
+        await settlement.settle(_estimated(admission, relay.output_chars, relay.usage, False), channel,
+                                outcome=Outcome.ERROR, status=status)
+        return
     row.error = error
     if outcome is Outcome.ERROR:  # broken after bytes went out: not replayed, but the channel is told
         _failed(rt, channel, call, relay.failure.status if relay.failure else None, error)

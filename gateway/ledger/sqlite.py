@@ -190,7 +190,16 @@ class SqliteLedger(Ledger):
             check_integer("grant", grant)
         # If the caller is cancelled before its batch runs, the hold is skipped; if during, the
         # writer releases it once committed (see _resolve), so a cancelled hold never lingers.
-        await self._submit(HoldOp(request_id, token, grant, amount, model))
+        op = HoldOp(request_id, token, grant, amount, model)
+        taken = self._submit(op)
+        try:
+            await taken
+        except asyncio.CancelledError:
+            # Cancelled after the hold was committed but before this task resumed: the future holds
+            # its result, so nobody else knows the caller is gone. Give the hold back.
+            if taken.done() and not taken.cancelled() and taken.exception() is None:
+                self._enqueue(CloseOp(_cancelled_hold_row(op, self._clock()), HoldState.RELEASED))
+            raise
 
     async def settle(self, row: LogRow) -> bool:
         check_row(row)
