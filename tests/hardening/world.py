@@ -33,7 +33,7 @@ PROTOCOLS = (OPENAI, ANTHROPIC, GEMINI)
 # The model that routes to each channel.
 MODELS = {OPENAI: "gpt-4o-mini", ANTHROPIC: "claude-sonnet-4-6", GEMINI: "gemini-2.5-flash"}
 UPSTREAM_KEYS = {OPENAI: "sk-upstream-openai-key-0001", ANTHROPIC: "sk-ant-upstream-key-0002",
-                 GEMINI: "AIzaUpstreamGeminiKey0003xxxxxxxxxx"}
+                 GEMINI: "AIzaSyD4kqW9SENTINELgem1n1Zx7Qp0Lr5Tb8Vc"}
 PROMPT = "Say hello"
 # (door, channel) pairs: each protocol passed through, and each translated direction once.
 PAIRS = [(OPENAI, OPENAI), (ANTHROPIC, ANTHROPIC), (GEMINI, GEMINI),
