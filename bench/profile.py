@@ -130,7 +130,8 @@ def _table(rows: list[tuple[str, int]], what: str, busy: int, lines: dict[str, C
         hot = ""
         if lines is not None and lines.get(name):
             hot = " — hottest lines " + ", ".join(f":{n}" for n, _ in lines[name].most_common(2) if n)
-        us = f" {count / busy * per_request_us:,.0f} |" if per_request_us else ""
+        value = count / busy * per_request_us if per_request_us else 0.0
+        us = f" {value:,.{1 if value < 10 else 0}f} |" if per_request_us else ""
         out.append(f"| {i} | `{name}`{hot} | {count / busy:.1%} |{us}")
     return out
 

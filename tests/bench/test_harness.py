@@ -72,9 +72,10 @@ def test_report_states_each_target_with_its_ratio() -> None:
     r.hold = {sc.GATEWAY: Hold(1000, 1000, 0, 300 * 2**20, 310 * 2**20)}
     r.ledger_pairs_per_s = 9_000.0
     text = report.render(r)
-    assert "| non-streaming throughput ≥ 70% of the bare proxy's (c=32) | 75% (45,000 vs 60,000 req/s) | ✅" in text
+    assert ("| non-streaming throughput ≥ 70% of the bare proxy's (c=32) | 75% (45,000 vs 60,000 req/s); "
+            "by CPU per request, which other load on the machine moves less: 60% | ✅") in text
     assert "| CPU per request ≤ 1.4× the bare proxy's | 1.67× (250 vs 150 µs) | ❌" in text
     assert "p50 ≤ 0.6 ms | +0.40 ms | ✅" in text and "p99 ≤ 3 ms | +3.50 ms | ❌" in text
     assert "| +0.30 ms | ✅" in text and "| 15.0 µs | ✅" in text
-    assert "→ anthropic 40% (4,000 vs 10,000/s) | ❌" in text
+    assert "→ anthropic 40% (4,000 vs 10,000/s); by CPU per stream: → anthropic 40% | ❌" in text
     assert "| 300 MB | ❌" in text and "0.2× the gateway's 45,000 req/s | ❌" in text
