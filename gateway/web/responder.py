@@ -3,7 +3,9 @@
 Every write has a deadline (`write_timeout`): aiohttp waits for the socket to drain once its buffer
 passes 64 KiB, and a caller that stops reading would otherwise hold the call, its upstream connection
 and its hold forever. Past the deadline the caller's connection is aborted (not flushed: it would block
-again) and the pipeline sees ClientGone, so it settles what was delivered and hangs up upstream.
+again) and the pipeline sees ClientGone, so it settles what was delivered and hangs up upstream. Bodies
+and events are written in pieces of PIECE bytes, each with its own deadline, so the deadline bounds a
+stall (like nginx's send_timeout), not the time a slow but reading caller needs for a large body.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Awaitable
 from aiohttp import web
 
 from gateway.pipeline import ClientGone
+
+PIECE = 64 * 1024
 
 
 class AiohttpResponder:
@@ -26,12 +30,12 @@ class AiohttpResponder:
         self.response: web.StreamResponse | None = None
 
     async def send_json(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.response = web.Response(status=status, body=body, headers=headers)
-        await self._bounded(self._send_whole(self.response))
-
-    async def _send_whole(self, response: web.Response) -> None:
-        await response.prepare(self.request)
-        await response.write_eof()
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = len(body)
+        self.response = response
+        await self._bounded(response.prepare(self.request))
+        await self._write(body)
+        await self._bounded(response.write_eof())
 
     async def start_stream(self, status: int, headers: dict[str, str]) -> None:
         response = web.StreamResponse(status=status, headers=headers)
@@ -43,7 +47,12 @@ class AiohttpResponder:
         transport = self.request.transport
         if transport is None or transport.is_closing():
             raise ClientGone()
-        await self._bounded(self.response.write(data))
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
+        assert self.response is not None
+        for start in range(0, len(data), PIECE):
+            await self._bounded(self.response.write(data[start:start + PIECE]))
 
     async def finish(self) -> None:
         assert self.response is not None
