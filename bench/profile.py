@@ -147,7 +147,9 @@ def markdown(summary: Summary, title: str, top: int = 15, loop_us: float | None 
     inclusive = below[:top]
     ours = [(n, c) for n, c in below if n.split("(", 1)[-1].startswith("gateway/")][:25]
     cost = (f" The event loop spent {loop_us:,.0f} µs of CPU per {unit} during this recording "
-            "(py-spy pauses it while sampling); µs columns share that out.") if loop_us else ""
+            "(py-spy pauses it while sampling); µs columns share that out. Samples are wall time: a thread "
+            "that another process preempts counts where it stood, often just after a send that woke the "
+            "receiver, so under contention `transport.write` is overstated.") if loop_us else ""
     lines = [f"#### {title}", "",
              f"Event-loop thread: {loop.samples} samples, {loop.busy} busy ({loop.waiting} waiting in "
              f"epoll). Other threads (ledger): {others.samples} samples, {others.busy} busy.{cost}", "",
