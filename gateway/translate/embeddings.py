@@ -67,7 +67,9 @@ def gemini_to_openai_request(body: Json, upstream_model: str, drops: Drops) -> J
     for request in requests:
         if not isinstance(request, dict):
             continue
-        parts = (request.get("content") or {}).get("parts") or []
+        content = request.get("content")
+        parts = content.get("parts") if isinstance(content, dict) else None
+        parts = parts if isinstance(parts, list) else []
         texts.append("".join(str(p.get("text", "")) for p in parts if isinstance(p, dict)))
         if any(not isinstance(p, dict) or "text" not in p for p in parts):
             drops.add("content.parts")

@@ -17,9 +17,16 @@ _GEMINI_FORMATS = {"STRING": {"enum", "date-time"}, "NUMBER": {"float", "double"
 _MAX_DEPTH = 32
 
 
-def to_gemini(schema: Json, drops: Drops, where: str) -> Json:
-    """`schema` (JSON Schema) as a Gemini Schema; dropped keywords are reported as `where.keyword`."""
-    defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+def to_gemini(schema: Any, drops: Drops, where: str) -> Json:
+    """`schema` (JSON Schema) as a Gemini Schema; dropped keywords are reported as `where.keyword`
+    (a schema that is not an object at all as `where`)."""
+    if not isinstance(schema, dict):
+        drops.add(where)
+        return {}
+    defs: Json = {}
+    for key in ("definitions", "$defs"):
+        if isinstance(schema.get(key), dict):
+            defs.update(schema[key])
     return _to_gemini(schema, defs, drops, where, 0)
 
 
@@ -44,9 +51,10 @@ def _to_gemini(schema: Any, defs: Json, drops: Drops, where: str, depth: int) ->
             return {}
         merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
         return _to_gemini(merged, defs, drops, where, depth + 1)
-    if isinstance(schema.get("allOf"), list) and len(schema["allOf"]) == 1:
+    every = schema.get("allOf")
+    if isinstance(every, list) and len(every) == 1 and isinstance(every[0], dict):
         rest = {k: v for k, v in schema.items() if k != "allOf"}
-        return _to_gemini({**schema["allOf"][0], **rest}, defs, drops, where, depth + 1)
+        return _to_gemini({**every[0], **rest}, defs, drops, where, depth + 1)
     out: Json = {}
     for key, value in schema.items():
         if key in ("$defs", "definitions"):

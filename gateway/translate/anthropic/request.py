@@ -59,7 +59,9 @@ def read_request(body: Json, drops: Drops) -> ChatRequest:
             raise GatewayError("invalid_request", "each message needs role user or assistant",
                                param="messages")
         _read_message(msg, req.messages, names, drops)
-    req.tools = [_read_tool(t, drops) for t in rest.pop("tools", None) or [] if _is_custom(t, drops)]
+    tools = rest.pop("tools", None)
+    req.tools = [_read_tool(t, drops) for t in (tools if isinstance(tools, list) else [])
+                 if _is_custom(t, drops)]
     _read_tool_choice(rest.pop("tool_choice", None), req)
     req.reasoning = _read_thinking(rest.pop("thinking", None))
     output = rest.pop("output_config", None)
@@ -100,7 +102,7 @@ def _read_message(msg: Json, messages: list[Message], names: dict[str, str], dro
             parts.append(Text(str(block.get("text", ""))))
             if block.get("citations"):
                 drops.add("messages.content.citations")
-        elif kind == "document" and (block.get("source") or {}).get("type") == "text":
+        elif kind == "document" and _obj(block.get("source")).get("type") == "text":
             parts.append(Text(str(block["source"].get("data", ""))))
         elif kind in ("image", "document"):
             media = _read_source(block.get("source"))
@@ -150,7 +152,7 @@ def _read_source(source: Any) -> Media | None:
     if not isinstance(source, dict):
         return None
     if source.get("type") == "base64":
-        return Media(mime=source.get("media_type"), data=source.get("data"))
+        return Media(mime=_str(source.get("media_type")), data=_str(source.get("data")))
     if source.get("type") == "url" and isinstance(source.get("url"), str):
         return Media(mime=media_util.guess_mime(source["url"]), url=source["url"])
     return None
@@ -161,6 +163,16 @@ def _is_custom(tool: Any, drops: Drops) -> bool:
         return True
     drops.add(f"tools.{tool.get('type') if isinstance(tool, dict) else 'invalid'}")
     return False
+
+
+def _str(value: Any) -> str | None:
+    """A string field as given; anything else a caller put there counts as absent."""
+    return value if isinstance(value, str) else None
+
+
+def _obj(value: Any) -> Json:
+    """An object field as given; a caller's non-object there reads as empty."""
+    return value if isinstance(value, dict) else {}
 
 
 def _read_tool(tool: Json, drops: Drops) -> Tool:

@@ -97,6 +97,11 @@ def _append(messages: list[Message], role: Any, parts: list[Part]) -> None:
         messages.append(Message(role, parts))
 
 
+def _obj(value: Any) -> Json:
+    """An object field as given; a caller's non-object there reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
 def _read_user_content(content: Any, drops: Drops) -> list[Part]:
     if isinstance(content, str):
         return [Text(content)]
@@ -106,14 +111,16 @@ def _read_user_content(content: Any, drops: Drops) -> list[Part]:
         if kind == "text":
             parts.append(Text(str(item.get("text", ""))))
         elif kind == "image_url":
-            image = item.get("image_url") or {}
+            image = _obj(item.get("image_url"))
             if image.get("detail") not in (None, "auto"):
                 drops.add("messages.content.image_url.detail")
             parts.append(media_util.from_url(str(image.get("url", ""))))
         elif kind == "input_audio":
-            audio = item.get("input_audio") or {}
-            parts.append(Media(mime=f"audio/{audio.get('format', 'wav')}", data=audio.get("data")))
-        elif kind == "file" and isinstance((item.get("file") or {}).get("file_data"), str):
+            audio = _obj(item.get("input_audio"))
+            data = audio.get("data")
+            parts.append(Media(mime=f"audio/{audio.get('format', 'wav')}",
+                               data=data if isinstance(data, str) else None))
+        elif kind == "file" and isinstance(_obj(item.get("file")).get("file_data"), str):
             parts.append(media_util.from_url(item["file"]["file_data"]))
         else:
             drops.add(f"messages.content.{kind}")
@@ -158,7 +165,7 @@ def _is_function_tool(tool: Any, drops: Drops) -> bool:
 
 
 def _read_tool(tool: Json, drops: Drops) -> Tool:
-    function = tool.get("function") or {}
+    function = _obj(tool.get("function"))
     strict = function.get("strict")
     return Tool(name=str(function.get("name", "")), description=function.get("description"),
                 parameters=function.get("parameters"), strict=strict if isinstance(strict, bool) else None)
@@ -168,7 +175,7 @@ def _read_tool_choice(choice: Any, drops: Drops) -> ToolChoice | None:
     if choice in ("auto", "none", "required"):
         return ToolChoice(choice)
     if isinstance(choice, dict) and choice.get("type") == "function":
-        return ToolChoice("named", str((choice.get("function") or {}).get("name", "")))
+        return ToolChoice("named", str(_obj(choice.get("function")).get("name", "")))
     if choice is not None:
         drops.add("tool_choice")
     return None
@@ -181,7 +188,7 @@ def _read_response_format(fmt: Any) -> ResponseFormat | None:
     if kind == "json_object":
         return ResponseFormat("json_object")
     if kind == "json_schema":
-        spec = fmt.get("json_schema") or {}
+        spec = _obj(fmt.get("json_schema"))
         strict = spec.get("strict")
         return ResponseFormat("json_schema", schema=spec.get("schema"), name=spec.get("name"),
                               strict=strict if isinstance(strict, bool) else None)
