@@ -195,3 +195,117 @@ def _replace_somewhere(draw: st.DrawFn, value: Any) -> Any:
 OPENAI_EMBEDDINGS = shapes(3)["openai_embeddings"]
 GEMINI_EMBED = shapes(3)["gemini_embed"]
 GEMINI_COUNT = shapes(3)["gemini_count"]
+
+
+# ---- rich valid bodies: every feature the adapters read, for exhaustive one-place mutations
+_SCHEMA_JSON = {"type": "object", "properties": {
+    "city": {"type": "string", "description": "where", "enum": ["a", "b"]},
+    "days": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+    "unit": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    "ref": {"$ref": "#/$defs/place"}, "both": {"allOf": [{"type": "number"}]}},
+    "required": ["city"], "$defs": {"place": {"type": "string", "format": "date-time"}}}
+_SCHEMA_GEMINI = {"type": "OBJECT", "properties": {"city": {"type": "STRING", "enum": ["a", "b"]},
+                                                   "days": {"type": "ARRAY", "items": {"type": "INTEGER"}}},
+                  "required": ["city"], "nullable": False}
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+RICH: dict[Protocol, dict[str, Any]] = {
+    Protocol.OPENAI: {
+        "model": "gpt-4o-mini", "max_tokens": 100, "max_completion_tokens": 90, "n": 1, "stream": False,
+        "temperature": 0.5, "top_p": 0.9, "stop": ["END"], "seed": 7, "reasoning_effort": "low",
+        "parallel_tool_calls": True, "user": "u1", "metadata": {"k": "v"}, "logit_bias": {"50256": -100},
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "developer", "content": [{"type": "text", "text": "really"}]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}", "detail": "low"}},
+                {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
+                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+                {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{PNG}"}}]},
+            {"role": "assistant", "content": None, "reasoning_content": "hmm", "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"a\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "sunny"}]},
+            {"role": "assistant", "content": "ok", "refusal": None}],
+        "tools": [{"type": "function", "function": {"name": "weather", "description": "d", "strict": True,
+                                                    "parameters": _SCHEMA_JSON}}],
+        "tool_choice": {"type": "function", "function": {"name": "weather"}},
+        "response_format": {"type": "json_schema", "json_schema": {"name": "out", "strict": True,
+                                                                   "schema": _SCHEMA_JSON}}},
+    Protocol.ANTHROPIC: {
+        "model": "claude-sonnet-4-6", "max_tokens": 2000, "stream": False, "temperature": 0.5, "top_k": 5,
+        "top_p": 0.9, "stop_sequences": ["END"], "metadata": {"user_id": "u1"},
+        "system": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+                {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+                {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "doc"}},
+                {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PNG}}]},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                {"type": "redacted_thinking", "data": "xx"},
+                {"type": "text", "text": "calling"},
+                {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "a"}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": False,
+                 "content": [{"type": "text", "text": "sunny"},
+                             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]},
+                {"type": "text", "text": "and?"}]}],
+        "tools": [{"name": "weather", "description": "d", "input_schema": _SCHEMA_JSON,
+                   "cache_control": {"type": "ephemeral"}}],
+        "tool_choice": {"type": "tool", "name": "weather", "disable_parallel_tool_use": True},
+        "output_config": {"format": {"type": "json_schema", "schema": _SCHEMA_JSON}}},
+    Protocol.GEMINI: {
+        "systemInstruction": {"parts": [{"text": "be brief"}]},
+        "contents": [
+            {"role": "user", "parts": [{"text": "look"}, {"inlineData": {"mimeType": "image/png", "data": PNG}},
+                                       {"fileData": {"mimeType": "application/pdf", "fileUri": "https://x.test/a.pdf"}}]},
+            {"role": "model", "parts": [{"text": "hmm", "thought": True, "thoughtSignature": "c2ln"},
+                                        {"functionCall": {"name": "weather", "args": {"city": "a"}, "id": "c1"}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "weather", "id": "c1",
+                                                             "response": {"result": "sunny"}}}]}],
+        "tools": [{"functionDeclarations": [{"name": "weather", "description": "d", "parameters": _SCHEMA_GEMINI},
+                                            {"name": "raw", "parametersJsonSchema": _SCHEMA_JSON}]},
+                  {"googleSearch": {}}],
+        "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["weather"]}},
+        "safetySettings": [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_NONE"}],
+        "generationConfig": {"maxOutputTokens": 100, "temperature": 0.5, "topP": 0.9, "topK": 5,
+                             "candidateCount": 1, "stopSequences": ["END"], "seed": 3,
+                             "responseMimeType": "application/json", "responseSchema": _SCHEMA_GEMINI,
+                             "thinkingConfig": {"thinkingBudget": 512, "includeThoughts": True}}},
+}
+JUNK: list[Any] = [None, 7, -1.5, "x", "", True, [], [1, "a"], {}, {"a": [None]}]
+
+
+def one_place_mutations(body: Any) -> list[Any]:
+    """`body` with each nested value in turn replaced by each JUNK value, or removed."""
+    out: list[Any] = []
+
+    def walk(node: Any, rebuild: Any) -> None:
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) \
+            if isinstance(node, list) else []
+        for key, child in items:
+            def put(value: Any, key: Any = key, node: Any = node, rebuild: Any = rebuild, drop: bool = False) -> Any:
+                copy: Any = dict(node) if isinstance(node, dict) else list(node)
+                if drop:
+                    del copy[key]
+                else:
+                    copy[key] = value
+                return rebuild(copy)
+            out.extend(put(junk) for junk in JUNK)
+            out.append(put(None, drop=True))
+            walk(child, put)
+
+    walk(body, lambda whole: whole)
+    return out
+
+RICH_EMBEDDINGS: dict[Protocol, list[dict[str, Any]]] = {
+    Protocol.OPENAI: [{"model": "text-embedding-3-small", "input": ["a", "b"], "encoding_format": "base64",
+                       "dimensions": 64, "user": "u1"}],
+    Protocol.GEMINI: [{"content": {"parts": [{"text": "a"}, {"text": "b"}]}, "taskType": "RETRIEVAL_QUERY",
+                       "title": "t", "outputDimensionality": 64},
+                      {"requests": [{"model": "models/text-embedding-004", "content": {"parts": [{"text": "a"}]},
+                                     "taskType": "RETRIEVAL_DOCUMENT", "outputDimensionality": 64}]}],
+}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import traceback
 from typing import Any
 
 import pytest
@@ -24,8 +25,11 @@ from tests.hardening.fuzz_bodies import (
     JSON,
     OBJECTS,
     OPENAI_EMBEDDINGS,
+    RICH,
+    RICH_EMBEDDINGS,
     bodies,
     near_valid,
+    one_place_mutations,
 )
 
 FUZZ = settings(max_examples=60, deadline=None, database=None, derandomize=True,
@@ -142,3 +146,62 @@ def test_target_field_scan_raises_only_gateway_errors(body: dict[str, Any]) -> N
         json_body.refuse_target_fields(body)
     except GatewayError as err:
         assert err.param is not None
+
+
+def plan_everywhere(door: Protocol, body: Any) -> int:
+    """Facts, estimate and a plan for every channel type; the number of plans made. Raises what they raise."""
+    facts = chat_facts(door, body)
+    estimate.estimate_prompt_tokens(door, body)
+    call = call_for(door, Endpoint.CHAT, body, facts)
+    made = 0
+    for channel in Protocol:
+        with contextlib.suppress(GatewayError):
+            json.loads(exchange.plan(call, channel, upstream_model="m", default_max_tokens=4096).body)
+            made += 1
+    return made
+
+
+@pytest.mark.parametrize("door", list(Protocol), ids=lambda d: d.value)
+def test_a_rich_body_goes_to_every_channel_type(door: Protocol) -> None:
+    assert plan_everywhere(door, RICH[door]) == 3
+
+
+@pytest.mark.parametrize("door", list(Protocol), ids=lambda d: d.value)
+def test_junk_in_any_one_place_of_a_rich_body_is_a_400_or_carried(door: Protocol) -> None:
+    # Exhaustive where the fuzzing above is random: every value of a body using every feature the
+    # adapters read, replaced in turn by each kind of junk (or removed).
+    crashes: dict[str, str] = {}
+    for body in one_place_mutations(RICH[door]):
+        try:
+            plan_everywhere(door, body)
+        except GatewayError:
+            pass
+        except Exception as exc:  # collected, so that one run names every place that crashes
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{'/'.join(frame.filename.split('/')[-2:])}:{frame.lineno} {type(exc).__name__}: {exc}"
+            crashes.setdefault(where, json.dumps(body)[:400])
+    assert not crashes, "\n".join(f"{where}\n    {body}" for where, body in crashes.items())
+
+
+@pytest.mark.parametrize("door", [OPENAI, GEMINI], ids=lambda d: d.value)
+def test_junk_in_any_one_place_of_an_embeddings_body_is_a_400_or_carried(door: Protocol) -> None:
+    crashes: dict[str, str] = {}
+    for rich in RICH_EMBEDDINGS[door]:
+        for body in [rich, *one_place_mutations(rich)]:
+            try:
+                if door is OPENAI:
+                    facts = openai.request_facts("embeddings", body)
+                else:
+                    facts = gemini.request_facts("embeddings", body, model="text-embedding-004", stream=False)
+                estimate.estimate_prompt_tokens(door, body)
+                call = call_for(door, Endpoint.EMBEDDINGS, body, facts)
+                for channel in (OPENAI, GEMINI):
+                    with contextlib.suppress(GatewayError):
+                        exchange.plan(call, channel, upstream_model="m", default_max_tokens=0)
+            except GatewayError:
+                pass
+            except Exception as exc:  # collected, so that one run names every place that crashes
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                where = f"{'/'.join(frame.filename.split('/')[-2:])}:{frame.lineno} {type(exc).__name__}: {exc}"
+                crashes.setdefault(where, json.dumps(body)[:400])
+    assert not crashes, "\n".join(f"{where}\n    {body}" for where, body in crashes.items())
