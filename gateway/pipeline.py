@@ -217,6 +217,12 @@ async def _handle(rt: Runtime, call: Call, out: Responder, ticket: Ticket) -> No
     except GatewayError as err:
         await _refuse(rt, row, err)
         raise
+    except asyncio.CancelledError:
+        # The hold may have committed just before the cancellation reached this task: close it
+        # (the ledger makes this a no-op when no hold is open) so no quota stays held until restart.
+        row.status, row.outcome, row.error = 499, Outcome.CANCELLED, "caller left before the call started"
+        await shielded(rt.ledger.release(row))
+        raise
     settlement = Settlement(rt, config, call, row, admission)
     try:
         await _try_channels(rt, config, call, admission, settlement, out)
