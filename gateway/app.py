@@ -76,7 +76,8 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None,
 
 
 def _sqlite(config: GatewayConfig) -> Ledger:
-    return SqliteLedger(config.database.path, timezone=config.server.timezone)
+    return SqliteLedger(config.database.path, timezone=config.server.timezone,
+                        synchronous=config.database.synchronous)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

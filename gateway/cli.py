@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gateway import cli_read
 from gateway.cli_read import CONFIG_HELP, config_path
@@ -45,8 +46,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"{path}: {err.strerror}", file=sys.stderr)
         return 1
     watch = None if args.no_watch else args.watch_interval
-    return asyncio.run(serve(path, host=args.host, port=args.port, demo_port=args.demo_upstream,
-                             watch_interval=watch))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(serve(path, host=args.host, port=args.port, demo_port=args.demo_upstream,
+                                watch_interval=watch))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (the `fast` extra; scripts/serve installs it), unless GATEWAY_LOOP=asyncio."""
+    if os.environ.get("GATEWAY_LOOP", "").lower() == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def cmd_hash_key(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from decimal import Decimal
@@ -41,8 +42,16 @@ def _literal_prefix(pattern: str) -> int:
 
 def _dec(value: float | None, fallback: float | None = None) -> Decimal:
     chosen = value if value is not None else fallback
+    return _decimal(chosen) if chosen is not None else _ZERO
+
+
+@functools.lru_cache(maxsize=1024)
+def _decimal(value: float) -> Decimal:
     # str() first: Decimal(0.15) would carry the binary float's error into the ceiling.
-    return Decimal(str(chosen)) if chosen is not None else Decimal(0)
+    return Decimal(str(value))
+
+
+_ZERO = Decimal(0)
 
 
 def cost(price: Price, usage: Usage, *, quota_per_usd: int, multiplier: float) -> int:

@@ -78,6 +78,10 @@ class ServerConfig(_Section):
 
 class DatabaseConfig(_Section):
     path: NonEmptyStr = "data/gateway.db"
+    # FULL: every commit is fsynced, so a settled charge survives a power cut. NORMAL: a commit survives
+    # the process being killed but the last few may be lost with the machine; holds stop waiting on
+    # the disk (docs/operating.md).
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
 
 class BillingConfig(_Section):
