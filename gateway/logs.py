@@ -18,6 +18,8 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)([?&](?:key|api_key|apikey)=)[^&\s\"']+"),
     re.compile(r"(?i)(//[^/\s:@]+:)[^@\s/]+(@)"),  # credentials inside URLs
 )
+# Every pattern above needs one of these substrings in the lower-cased text; checked first.
+_TRIGGERS = ("sk-", "aiza", "bearer", "key", "@")
 _SECRET_KEYS = {"authorization", "x-api-key", "x-goog-api-key", "api_key", "key", "keys",
                 "admin_key", "password", "proxy-authorization"}
 
@@ -32,11 +34,15 @@ class Redactor:
     def set_secrets(self, secrets: Iterable[str]) -> None:
         # Longest first, so a key that contains another is masked whole.
         self._secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+        # One pass over the text for every known secret, longest first in the alternation.
+        self._known = re.compile("|".join(map(re.escape, self._secrets))) if self._secrets else None
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
+        if self._known is not None:
+            text = self._known.sub("***", text)
+        lowered = text.lower()
+        if not any(trigger in lowered for trigger in _TRIGGERS):
+            return text  # nothing shaped like a credential: skip the patterns (the common case)
         for pattern in _SECRET_PATTERNS:
             if pattern.groups:
                 text = pattern.sub(lambda m: m.group(1) + "***" + (m.group(2) if m.lastindex == 2 else ""),

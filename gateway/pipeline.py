@@ -444,13 +444,13 @@ async def _relay_stream(rt: Runtime, call: Call, admission: Admission, settlemen
     started = False
     row = settlement.row
 
-    async def send(events: list[Event]) -> None:
+    async def send(events: list[Event], *, before_failure: bool = False) -> None:
         nonlocal started
         if not events:
             return
         data = b"".join(framer.frame(e) for e in events)
         if not started:
-            if relay.failure is not None:  # an error event before any output: as if it were the status
+            if relay.failure is not None and not before_failure:  # an error before any output
                 failure = relay.failure
                 if failure.status not in RETRIABLE and failure.status < 500:
                     raise GatewayError.from_upstream_status(failure.status, failure.message)
@@ -461,15 +461,30 @@ async def _relay_stream(rt: Runtime, call: Call, admission: Admission, settlemen
             row.first_byte_ms = int((time.monotonic() - call.started) * 1000)
         await out.write(data)
 
+    async def relay_events(received: list[Event]) -> None:
+        """One write per upstream read, however many events it brought (a burst is one syscall);
+        what came before an upstream error event still goes out first, as it would one by one."""
+        batch: list[Event] = []
+        for event in received:
+            clean = relay.failure is None
+            try:
+                produced = relay.feed(event)
+            except Exception:
+                await send(batch)  # a bug of ours on this event: what came before still goes out
+                raise
+            if clean and relay.failure is not None and batch:
+                await send(batch, before_failure=True)
+                batch = []
+            batch.extend(produced)
+        await send(batch)
+
     outcome, status, error = Outcome.OK, 200, ""
     try:
         async for chunk in resp.iter_chunks():
             relaying = time.monotonic()
-            for event in decoder.feed(chunk):
-                await send(relay.feed(event))
+            await relay_events(decoder.feed(chunk))
             settlement.relay_seconds += time.monotonic() - relaying
-        for event in decoder.flush():
-            await send(relay.feed(event))
+        await relay_events(decoder.flush())
         if relay.finished or relay.failure is not None:
             await send(relay.flush())
         elif not started:
