@@ -76,6 +76,12 @@ class Settlement:
         self.upstream_sent: float | None = None  # monotonic time of the first upstream send
         self.relay_seconds = 0.0  # time spent handling the reply, upstream waits excluded
 
+    def overhead_seconds(self, handling: float = 0.0) -> float:
+        """Time spent in the gateway, waits on the upstream excluded: arrival to the first upstream
+        send, plus reply handling so far (`handling`: the part not yet added to relay_seconds)."""
+        sent = self.upstream_sent if self.upstream_sent is not None else time.monotonic()
+        return sent - self.call.started + self.relay_seconds + handling
+
     async def settle(self, usage: Usage, channel: Channel, *, outcome: Outcome, status: int) -> None:
         if self.done:
             return
@@ -125,7 +131,7 @@ class Settlement:
         self.row.request_time_ms = int((time.monotonic() - self.call.started) * 1000)
         overhead = None
         if self.upstream_sent is not None:
-            overhead = self.upstream_sent - self.call.started + self.relay_seconds
+            overhead = self.overhead_seconds()
         self.rt.metrics.call_finished(self.config, self.row, held=True, overhead=overhead)
         row = self.row  # tpm counts what was billed; a released call counts nothing
         self.rt.limits.correct(self.admission.ticket, row.prompt_tokens + row.cached_tokens
@@ -402,6 +408,7 @@ async def _relay_json(call: Call, admission: Admission, settlement: Settlement, 
     headers["content-type"] = "application/json"
     settlement.row.first_byte_ms = int((time.monotonic() - call.started) * 1000)
     usage_billed = _estimated(admission, 0, usage, True)
+    headers["x-gateway-overhead-ms"] = _ms(settlement.overhead_seconds(time.monotonic() - relaying))
     try:
         with contextlib.suppress(ClientGone):  # the upstream did the work: it is billed all the same
             await out.send_json(resp.status, payload, headers)
@@ -410,6 +417,10 @@ async def _relay_json(call: Call, admission: Admission, settlement: Settlement, 
         raise
     settlement.relay_seconds += time.monotonic() - relaying
     await settlement.settle(usage_billed, channel, outcome=Outcome.OK, status=resp.status)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3f}"
 
 
 class _Framer:
@@ -456,6 +467,7 @@ async def _relay_stream(rt: Runtime, call: Call, admission: Admission, settlemen
                     raise GatewayError.from_upstream_status(failure.status, failure.message)
                 _failed(rt, channel, call, failure.status, failure.message)
                 raise _Retry(_failover_error(channel, failure.status, failure.message))
+            headers["x-gateway-overhead-ms"] = _ms(settlement.overhead_seconds())  # up to the first byte
             await out.start_stream(200, headers)
             started = True
             row.first_byte_ms = int((time.monotonic() - call.started) * 1000)

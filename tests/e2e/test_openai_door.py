@@ -232,3 +232,12 @@ async def test_admin_api_needs_the_admin_key(gw: Gateway) -> None:
                             headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as resp:
             logs = (await resp.json())["data"]
         assert len(logs) == 1 and logs[0]["token"] == "alice"
+
+
+async def test_every_relayed_reply_says_how_long_it_spent_in_the_gateway(gw: Gateway) -> None:
+    raw = await client(gw).chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    overhead = float(raw.headers["x-gateway-overhead-ms"])
+    assert 0 < overhead < 5000
+    stream = await client(gw).chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES,
+                                                                        stream=True)
+    assert float(stream.headers["x-gateway-overhead-ms"]) > 0
