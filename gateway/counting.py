@@ -20,11 +20,12 @@ from gateway.call import Call
 from gateway.config.models import GatewayConfig
 from gateway.endpoints import upstream_headers, upstream_url
 from gateway.ledger.base import LedgerUnavailable, LogRow, Outcome
-from gateway.pipeline import ClientGone, Responder, new_row, shielded
 from gateway.protocols import Protocol, anthropic, estimate, gemini
 from gateway.protocols.errors import GatewayError
+from gateway.responder import ClientGone, Responder
 from gateway.routing import Candidate, Verdict
 from gateway.runtime import Runtime
+from gateway.settlement import new_row, shielded
 from gateway.upstream import UpstreamError
 
 MAX_REPLY = 1024 * 1024

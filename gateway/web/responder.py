@@ -15,7 +15,7 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
-from gateway.pipeline import ClientGone
+from gateway.responder import ClientGone
 
 PIECE = 64 * 1024
 
