@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.config.models import Token
+from gateway.config.models import GatewayConfig, Token
 from gateway.protocols import Protocol
 
 
@@ -49,4 +49,7 @@ class Call:
     gemini_version: str = "v1beta"
     gemini_method: str = ""  # generateContent | streamGenerateContent | countTokens | embedContent | ...
     gemini_sse: bool = True  # caller asked for alt=sse (else a streamed JSON array)
-    passthrough_headers: dict[str, str] = field(default_factory=dict)  # e.g. anthropic-beta
+    passthrough_headers: dict[str, str] = field(default_factory=dict)
+    # The configuration the caller was authenticated against: the whole call runs on it, so a reload
+    # between reading the key and routing cannot pull the token's group or channels from under it.
+    config: GatewayConfig | None = None  # e.g. anthropic-beta

@@ -53,7 +53,7 @@ async def handle(rt: Runtime, call: Call, out: Responder) -> None:
 
 
 async def _handle(rt: Runtime, call: Call, out: Responder) -> None:
-    config = rt.config
+    config = call.config or rt.config
     row = new_row(call)
     try:
         candidate = _same_type_candidate(rt, config, call)

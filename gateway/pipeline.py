@@ -65,7 +65,7 @@ async def handle(rt: Runtime, call: Call, out: Responder) -> None:
 
 
 async def _handle(rt: Runtime, call: Call, out: Responder, ticket: Ticket) -> None:
-    config = rt.config  # this call's snapshot, whatever a reload does meanwhile
+    config = call.config or rt.config  # this call's snapshot, whatever a reload does meanwhile
     row = new_row(call)
     try:
         admission = admit(rt, config, call)

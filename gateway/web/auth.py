@@ -23,6 +23,7 @@ class Caller:
     token: Token
     forced_channel: str | None = None
     excluded_channel: str | None = None
+    config: GatewayConfig | None = None  # the snapshot the token was found in; the call keeps it
 
 
 def presented_key(request: web.Request, door: Protocol) -> str | None:
@@ -62,7 +63,8 @@ def authenticate(request: web.Request, config: GatewayConfig, door: Protocol, *,
         forced = header_channel.strip()
     if (forced or excluded) and not token.channel_select:
         raise GatewayError("permission", "This key may not choose a channel.")
-    return Caller(token=token, forced_channel=forced or None, excluded_channel=excluded or None)
+    return Caller(token=token, forced_channel=forced or None, excluded_channel=excluded or None,
+                  config=config)
 
 
 def split_channel_suffix(key: str) -> tuple[str, str | None, str | None]:

@@ -112,7 +112,7 @@ def new_call(request: web.Request, who: Caller, door: Protocol, endpoint: Endpoi
                 arrived=time.time(), started=request.get(CALL_STARTED, time.monotonic()),
                 forced_channel=who.forced_channel, excluded_channel=who.excluded_channel,
                 stream=facts.stream, max_output_tokens=facts.max_output_tokens, choices=facts.n,
-                wants_usage=facts.wants_usage)
+                wants_usage=facts.wants_usage, config=who.config)
 
 
 async def serve(request: web.Request, call: Call) -> web.StreamResponse:
