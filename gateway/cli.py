@@ -13,19 +13,26 @@ from collections.abc import Callable, Sequence
 from gateway import cli_read
 from gateway.cli_read import CONFIG_HELP, config_path
 from gateway.config import ConfigError, load_config
+from gateway.config.models import GatewayConfig
+
+
+def _load_or_report(path: str, refusal: str) -> GatewayConfig | None:
+    """The config at `path`, or None after printing every problem to stderr."""
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        print(f"{path}: {refusal}", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+    except OSError as err:
+        print(f"{path}: {err.strerror}", file=sys.stderr)
+    return None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     path = config_path(args.config)
-    try:
-        config = load_config(path)
-    except ConfigError as err:
-        print(f"{path}: invalid configuration", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
-    except OSError as err:
-        print(f"{path}: {err.strerror}", file=sys.stderr)
+    config = _load_or_report(path, "invalid configuration")
+    if config is None:
         return 1
     print(f"{path}: ok ({len(config.channels)} channels, {len(config.tokens)} tokens)")
     return 0
@@ -35,15 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.server import serve
 
     path = config_path(args.config)
-    try:
-        load_config(path)
-    except ConfigError as err:
-        print(f"{path}: invalid configuration, not starting", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
-    except OSError as err:
-        print(f"{path}: {err.strerror}", file=sys.stderr)
+    if _load_or_report(path, "invalid configuration, not starting") is None:
         return 1
     watch = None if args.no_watch else args.watch_interval
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
