@@ -40,8 +40,11 @@ async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
     json_body.check_content_encoding(request.headers.get("Content-Encoding"))
     json_body.check_content_type(request.headers.get("Content-Type"))
     try:
-        async with asyncio.timeout(BODY_READ_SECONDS):
+        if request.content.is_eof():  # the whole body came with the headers (usual): nothing to wait for
             raw = await request.read()
+        else:
+            async with asyncio.timeout(BODY_READ_SECONDS):
+                raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise GatewayError("too_large", "Request body is too large.") from None
     except TimeoutError:

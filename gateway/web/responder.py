@@ -33,9 +33,23 @@ class AiohttpResponder:
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = len(body)
         self.response = response
-        await self._bounded(response.prepare(self.request))
-        await self._write(body)
-        await self._bounded(response.write_eof())
+        # One timeout context for the whole reply (cheaper than one per step), its deadline moved
+        # forward before every step: each step still gets `write_timeout` to make progress.
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(None) as deadline:
+                deadline.reschedule(loop.time() + self.write_timeout)
+                await response.prepare(self.request)
+                for start in range(0, len(body), PIECE):
+                    deadline.reschedule(loop.time() + self.write_timeout)
+                    await response.write(body[start:start + PIECE])
+                deadline.reschedule(loop.time() + self.write_timeout)
+                await response.write_eof()
+        except TimeoutError:
+            self._abort()
+            raise ClientGone() from None
+        except (ConnectionResetError, ConnectionError) as exc:
+            raise ClientGone() from exc
 
     async def start_stream(self, status: int, headers: dict[str, str]) -> None:
         response = web.StreamResponse(status=status, headers=headers)
@@ -63,9 +77,12 @@ class AiohttpResponder:
             async with asyncio.timeout(self.write_timeout):
                 await write
         except TimeoutError:
-            transport = self.request.transport
-            if transport is not None:
-                transport.abort()  # the caller stopped reading: drop what it never took
+            self._abort()
             raise ClientGone() from None
         except (ConnectionResetError, ConnectionError) as exc:
             raise ClientGone() from exc
+
+    def _abort(self) -> None:
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()  # the caller stopped reading: drop what it never took
