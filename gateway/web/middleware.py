@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from gateway import logs
 from gateway.protocols import Protocol
 from gateway.protocols.errors import GatewayError, error_body, error_headers
 from gateway.web.keys import CALL_STARTED, DOOR, REQUEST_ID, RUNTIME
@@ -77,8 +78,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         log.exception("unhandled_error", path=request.path, error=f"{type(exc).__name__}")
         return render(request, GatewayError("internal", "The gateway failed to handle the request."))
     finally:
-        log.info("access", method=request.method, path=request.path, status=status,
-                 ms=round((time.monotonic() - request[CALL_STARTED]) * 1000, 2))
+        logs.access(log, request_id, method=request.method, path=request.path, status=status,
+                    ms=round((time.monotonic() - request[CALL_STARTED]) * 1000, 2))
 
 
 async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
