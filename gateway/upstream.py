@@ -102,8 +102,10 @@ class UpstreamResponse:
         content = self._resp.content
         while True:
             try:
-                async with asyncio.timeout(self._idle):
-                    chunk = await content.readany()
+                chunk = content.read_nowait()  # what already arrived needs no timer (the usual case)
+                if not chunk and not content.is_eof():
+                    async with asyncio.timeout(self._idle):
+                        chunk = await content.readany()
             except TimeoutError:
                 raise UpstreamTimeout(self._channel, "idle", self._idle) from None
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
