@@ -23,6 +23,25 @@ def price_for(pricing: Mapping[str, Price], model: str) -> Price | None:
     exact = pricing.get(model)
     if exact is not None:
         return exact
+    global _memo_pricing, _memo
+    if pricing is not _memo_pricing:  # a reload brings a new mapping
+        _memo_pricing, _memo = pricing, {}
+    if model in _memo:
+        return _memo[model]
+    found = _best_glob(pricing, model)
+    if len(_memo) >= _MEMO_LIMIT:  # model names come from callers
+        _memo.clear()
+    _memo[model] = found
+    return found
+
+
+# The glob a model's price comes from, remembered per pricing mapping (the configuration is frozen).
+_MEMO_LIMIT = 4096
+_memo_pricing: object | None = None
+_memo: dict[str, Price | None] = {}
+
+
+def _best_glob(pricing: Mapping[str, Price], model: str) -> Price | None:
     best: tuple[int, int] | None = None
     found: Price | None = None
     for pattern, price in pricing.items():

@@ -158,22 +158,13 @@ def candidates(config: GatewayConfig, *, model: str, group: str, state: ChannelS
     recovered, but a disabled channel or one without a usable key is refused). `excluded` removes one.
     `types` limits the channel types able to serve the endpoint (e.g. embeddings: openai, gemini).
     """
-    by_name = {channel.name: channel for channel in config.channels}
     if forced is not None:
-        return _forced(by_name.get(forced), forced, model=model, group=group, state=state, now=now,
-                       types=types)
-    if excluded is not None and excluded not in by_name:
+        pinned = next((channel for channel in config.channels if channel.name == forced), None)
+        return _forced(pinned, forced, model=model, group=group, state=state, now=now, types=types)
+    if excluded is not None and all(channel.name != excluded for channel in config.channels):
         return Selection(Verdict.UNKNOWN_CHANNEL, message=f"unknown channel {excluded!r}")
 
-    serving: list[Candidate] = []
-    for channel in config.channels:
-        if channel.name == excluded or group not in channel.groups:
-            continue
-        if types is not None and channel.type not in types:
-            continue
-        rank = best_match(channel.models, model)
-        if rank is not None:
-            serving.append(Candidate(channel, rank, upstream_model(channel, model)))
+    serving = _serving(config, model, group, excluded, types)
     if not serving:
         other = "other " if excluded is not None else ""
         return Selection(Verdict.NO_CHANNEL,
@@ -185,6 +176,41 @@ def candidates(config: GatewayConfig, *, model: str, group: str, state: ChannelS
     if not usable:
         return Selection(Verdict.UNAVAILABLE, message=_unavailable_reason(serving, model, state, now))
     return Selection(Verdict.OK, tuple(usable))
+
+
+# Which channels serve a model for a group depends on the configuration alone (frozen; a reload brings a
+# new object), so the glob matching is remembered per configuration. Model names come from callers: the
+# memo is bounded. Only that static part is remembered; enabled, cooldowns and keys are judged per call.
+_MEMO_LIMIT = 4096
+_memo_config: object | None = None
+_memo: dict[tuple[str, str, str | None, frozenset[Protocol] | None], tuple[Candidate, ...]] = {}
+
+
+def _serving(config: GatewayConfig, model: str, group: str, excluded: str | None,
+             types: Collection[Protocol] | None) -> tuple[Candidate, ...]:
+    global _memo_config, _memo
+    if config is not _memo_config:
+        _memo_config, _memo = config, {}
+    key = (model, group, excluded, None if types is None else frozenset(types))
+    found = _memo.get(key)
+    if found is None:
+        found = tuple(_match(config, model, group, excluded, types))
+        if len(_memo) >= _MEMO_LIMIT:
+            _memo.clear()
+        _memo[key] = found
+    return found
+
+
+def _match(config: GatewayConfig, model: str, group: str, excluded: str | None,
+           types: Collection[Protocol] | None) -> Iterable[Candidate]:
+    for channel in config.channels:
+        if channel.name == excluded or group not in channel.groups:
+            continue
+        if types is not None and channel.type not in types:
+            continue
+        rank = best_match(channel.models, model)
+        if rank is not None:
+            yield Candidate(channel, rank, upstream_model(channel, model))
 
 
 def _forced(channel: Channel | None, name: str, *, model: str, group: str, state: ChannelState,
