@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway.responder import ClientGone
 
 PIECE = 64 * 1024
+UNBLOCKED_BYTES = 16 * 1024
 
 
 class AiohttpResponder:
@@ -61,6 +62,15 @@ class AiohttpResponder:
         transport = self.request.transport
         if transport is None or transport.is_closing():
             raise ClientGone()
+        if len(data) <= UNBLOCKED_BYTES and not transport.get_write_buffer_size():
+            # Nothing waits in the socket's buffer and this piece stays below the transport's pause
+            # threshold (64 KiB by default), so the write cannot wait for the caller: no deadline
+            # needed. A caller that stops reading leaves bytes buffered, and the next write has one.
+            try:
+                await self.response.write(data)
+            except (ConnectionResetError, ConnectionError) as exc:
+                raise ClientGone() from exc
+            return
         await self._write(data)
 
     async def _write(self, data: bytes) -> None:
