@@ -100,11 +100,12 @@ class UpstreamResponse:
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive (decompressed); UpstreamTimeout('idle') after `idle` of silence."""
         content = self._resp.content
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 chunk = content.read_nowait()  # what already arrived needs no timer (the usual case)
                 if not chunk and not content.is_eof():
-                    async with asyncio.timeout(self._idle):
+                    async with asyncio.timeout_at(loop.time() + self._idle):
                         chunk = await content.readany()
             except TimeoutError:
                 raise UpstreamTimeout(self._channel, "idle", self._idle) from None
