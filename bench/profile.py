@@ -106,7 +106,9 @@ def summarise(collapsed: Path, root: str) -> Summary:
         if not texts:
             continue
         frames = [parse_frame(t, root) for t in texts]
-        part = loop if any(f.func.endswith("run_forever") for f in frames) else others
+        # asyncio's loop shows run_forever; uvloop's is C code below asyncio.Runner.run
+        on_loop = any(f.func.endswith("run_forever") or f.func == "Runner.run" for f in frames)
+        part = loop if on_loop else others
         part.samples += count
         leaf = frames[-1]
         if (leaf.func, leaf.file) in _WAITS:
