@@ -17,7 +17,7 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"(?i)\b(bearer|basic)\s+{_VALUE}"), rf"\1 {REDACTED}"),
     (re.compile(rf"(?i)((?:api[_-]?)?key\\?[\"']?\s*[=:]\s*\\?[\"']?){_VALUE}"), rf"\1{REDACTED}"),
     (re.compile(r"\bsk-[A-Za-z0-9_\-*.]{3,}"), REDACTED),
-    (re.compile(r"\bAIza[0-9A-Za-z_\-]{8,}"), REDACTED),
+    (re.compile(r"\bAIza[0-9A-Za-z_\-*.]{8,}"), REDACTED),
     (re.compile(r"\bya29\.[0-9A-Za-z_\-.]+"), REDACTED),
     (re.compile(r"\b(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{40,}"), REDACTED),
 )

@@ -62,6 +62,7 @@ def test_long_messages_are_cut() -> None:
     ("Incorrect API key provided: sk-abc***def", "abc"),
     ("bad key sk-ant-api03-Qx7_yT-0aBcDeFgHiJkLmNoPqRsTuVwXyZ", "Qx7_yT"),
     ("API key AIzaSyA-1234567890abcdefghijklmnop is invalid", "AIzaSy"),
+    ("API key not valid: AIzaSyAB****************wxyz.", "wxyz"),  # a masked key keeps no tail
     ("GET https://generativelanguage.googleapis.com/v1beta/models?key=s3cr3t-value&alt=sse", "s3cr3t"),
     ('{"api_key": "plainsecret"}', "plainsecret"),
     ("header was Authorization: Bearer tok_live_12345", "tok_live"),
