@@ -18,7 +18,7 @@ from gateway.protocols.facts import (
     require_list,
     require_object,
 )
-from gateway.protocols.redact import scrub_secrets, upstream_message
+from gateway.protocols.redact import stream_failure, upstream_message
 from gateway.protocols.usage import gemini_usage
 from gateway.translate.base import UpstreamFailure
 
@@ -88,14 +88,7 @@ def chunk_usage(chunk: Mapping[str, Any]) -> Usage | None:
 
 def chunk_failure(chunk: Mapping[str, Any]) -> UpstreamFailure | None:
     """An error object in place of a response (`{"error": {"code","message","status"}}`), else None."""
-    error = chunk.get("error")
-    if error is None:
-        return None
-    if not isinstance(error, Mapping):
-        return UpstreamFailure(500, scrub_secrets(str(error)) or "upstream error")
-    message = error.get("message")
-    text = scrub_secrets(message) if isinstance(message, str) and message else "upstream error"
-    return UpstreamFailure(error_status(error), text)
+    return stream_failure(chunk.get("error"), error_status)
 
 
 def error_status(error: Mapping[str, Any]) -> int:

@@ -19,7 +19,7 @@ from gateway.protocols.facts import (
     require_object,
     require_text_or_list,
 )
-from gateway.protocols.redact import scrub_secrets, upstream_message
+from gateway.protocols.redact import stream_failure, upstream_message
 from gateway.protocols.sse import Event
 from gateway.protocols.usage import openai_usage
 from gateway.translate.base import UpstreamFailure
@@ -117,14 +117,7 @@ def is_usage_only(chunk: Mapping[str, Any]) -> bool:
 
 def chunk_failure(chunk: Mapping[str, Any]) -> UpstreamFailure | None:
     """An in-stream error `{"error": {...}}` (what openai-python raises APIError on), else None."""
-    error = chunk.get("error")
-    if error is None:
-        return None
-    if not isinstance(error, Mapping):
-        return UpstreamFailure(500, scrub_secrets(str(error)) or "upstream error")
-    message = error.get("message")
-    text = scrub_secrets(message) if isinstance(message, str) and message else "upstream error"
-    return UpstreamFailure(error_status(error), text)
+    return stream_failure(chunk.get("error"), error_status)
 
 
 def error_status(error: Mapping[str, Any]) -> int:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the translate package imports this module
+    from gateway.translate.base import UpstreamFailure
 
 MAX_MESSAGE_CHARS = 1000
 REDACTED = "[redacted]"
@@ -70,3 +74,17 @@ def upstream_message(status: int, body: bytes) -> str:
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[:MAX_MESSAGE_CHARS] + "…"
     return text
+
+
+def stream_failure(error: object, status_of: Callable[[Mapping[str, Any]], int]) -> UpstreamFailure | None:
+    """The failure an in-stream `{"error": ...}` object reports (None when there is none), its message
+    made safe to show a caller; `status_of` reads the protocol's own status fields."""
+    from gateway.translate.base import UpstreamFailure
+
+    if error is None:
+        return None
+    if not isinstance(error, Mapping):
+        return UpstreamFailure(500, scrub_secrets(str(error)) or "upstream error")
+    message = error.get("message")
+    text = scrub_secrets(message) if isinstance(message, str) and message else "upstream error"
+    return UpstreamFailure(status_of(error), text)
