@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from gateway.ledger.base import LedgerUnavailable, LogQuery
+from gateway.ledger.schema import LOG_COLUMNS
 from gateway.protocols.errors import GatewayError
 from gateway.reports import parse_when
 from gateway.runtime import Runtime
@@ -101,19 +101,27 @@ async def logs(request: web.Request) -> web.StreamResponse:
     matching row (at most `limit` when given) as one CSV download."""
     require_admin(request)
     rt = request.app[RUNTIME]
+    return await answer_logs(request, log_query(request.query, stats_zone(rt), rt.clock()))
+
+
+async def answer_logs(request: web.Request, query: LogQuery,
+                      columns: tuple[str, ...] = LOG_COLUMNS) -> web.StreamResponse:
+    """The rows of `query` as a JSON page or (`format=csv`) a CSV download, each row with the id and
+    `columns` only."""
+    rt = request.app[RUNTIME]
     params = request.query
     form = params.get("format") or "json"
     if form not in ("json", "csv"):
         raise GatewayError("invalid_request", "`format` must be json or csv", param="format")
-    query = log_query(params, stats_zone(rt), rt.clock())
     try:
         if form == "csv":
             limit = _int(params.get("limit"), "limit")
-            return await logs_csv.export(request, rt.ledger, query, None if limit is None else max(1, limit))
+            return await logs_csv.export(request, rt.ledger, query, None if limit is None else max(1, limit),
+                                         columns)
         page = await rt.ledger.logs(query)
     except LedgerUnavailable:
         raise GatewayError("unavailable", "The ledger cannot be read right now; try again.") from None
-    rows = [{"id": row_id, **dataclasses.asdict(row)} for row_id, row in page.rows]
+    rows = [{"id": row_id, **{name: getattr(row, name) for name in columns}} for row_id, row in page.rows]
     return web.json_response({"data": rows, "next_cursor": page.next_cursor})
 
 

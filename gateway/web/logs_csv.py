@@ -19,9 +19,9 @@ PAGE = 1000
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_cells(row_id: int, row: LogRow) -> list[Any]:
+def csv_cells(row_id: int, row: LogRow, columns: tuple[str, ...] = LOG_COLUMNS) -> list[Any]:
     cells: list[Any] = [row_id]
-    for column in LOG_COLUMNS:
+    for column in columns:
         value = getattr(row, column)
         if isinstance(value, bool):
             value = int(value)
@@ -35,9 +35,10 @@ def csv_cells(row_id: int, row: LogRow) -> list[Any]:
     return cells
 
 
-async def export(request: web.Request, ledger: Ledger, query: LogQuery, max_rows: int | None
-                 ) -> web.StreamResponse:
-    """Stream the rows of `query` (newest first, from its cursor on), at most `max_rows` of them."""
+async def export(request: web.Request, ledger: Ledger, query: LogQuery, max_rows: int | None,
+                 columns: tuple[str, ...] = LOG_COLUMNS) -> web.StreamResponse:
+    """Stream the rows of `query` (newest first, from its cursor on), at most `max_rows` of them, with
+    `columns` after the id (a token holder's export leaves out client_ip)."""
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": 'attachment; filename="gateway-logs.csv"',
@@ -47,11 +48,11 @@ async def export(request: web.Request, ledger: Ledger, query: LogQuery, max_rows
     await response.prepare(request)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(HEADER)
+    writer.writerow(("id", *columns))
     page, written = first, 0
     while True:
         for row_id, row in page.rows:
-            writer.writerow(csv_cells(row_id, row))
+            writer.writerow(csv_cells(row_id, row, columns))
         written += len(page.rows)
         await response.write(buffer.getvalue().encode())
         buffer.seek(0)

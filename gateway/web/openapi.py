@@ -67,10 +67,11 @@ def _stat_record() -> Schema:
                                "outcomes error and abandoned.")
 
 
-def _log_row() -> Schema:
+def _log_row(omit: tuple[str, ...] = ()) -> Schema:
     properties: dict[str, Schema] = {"id": {"type": "integer"}}
     for field in dataclasses.fields(LogRow):
-        properties[field.name] = dict(_FIELD_TYPES[str(field.type)])
+        if field.name not in omit:
+            properties[field.name] = dict(_FIELD_TYPES[str(field.type)])
     properties["time"]["description"] = "unix seconds when the call arrived"
     properties["quota"]["description"] = "quota units charged"
     return _object(properties)
@@ -91,6 +92,8 @@ def _schemas() -> dict[str, Schema]:
         "until": {"type": "string", "format": "date"}, "quota_per_usd": {"type": "integer"},
         "by": {"type": ["string", "null"], "enum": [*STAT_SPLITS, None]}}
     usd: Schema = {"type": ["number", "null"]}
+    cursor: Schema = {**nullable_int, "description": "pass as `cursor` for the next (older) page; null on "
+                                                     "the last page"}
     return {
         "Error": _object({"error": _object({"message": {"type": "string"}, "type": {"type": "string"},
                                             "code": {"type": ["string", "integer", "null"]},
@@ -99,9 +102,11 @@ def _schemas() -> dict[str, Schema]:
         "Stats": _object({**stats_envelope, "data": {"type": "array", "items": _ref("StatRecord")},
                           "total": _ref("StatRecord")}),
         "LogRow": _log_row(),
-        "LogPage": _object({"data": {"type": "array", "items": _ref("LogRow")},
-                            "next_cursor": {**nullable_int, "description": "pass as `cursor` for the next "
-                                            "(older) page; null on the last page"}}),
+        "LogPage": _object({"data": {"type": "array", "items": _ref("LogRow")}, "next_cursor": cursor}),
+        "SelfLogRow": {**_log_row(omit=("client_ip",)), "additionalProperties": False,
+                       "description": "a log row as its token holder sees it: without client_ip"},
+        "SelfLogPage": _object({"data": {"type": "array", "items": _ref("SelfLogRow")},
+                                "next_cursor": cursor}),
         "Token": _object({**token_fields, "enabled": {"type": "boolean"}}),
         "Tokens": _object({"data": {"type": "array", "items": _ref("Token")}}),
         "Channels": _object({"data": {"type": "array", "items": {"type": "object"}},
@@ -177,6 +182,10 @@ def _paths() -> dict[str, Schema]:
     self_split = _param("by", "query", "split each day by model", {"type": "string", "enum": ["model"]})
     logs_ok = {"description": "a page, or a CSV download", "content": {
         "application/json": {"schema": _ref("LogPage")}, "text/csv": {"schema": {"type": "string"}}}}
+    self_logs_ok = {"description": "a page, or a CSV download", "content": {
+        "application/json": {"schema": _ref("SelfLogPage")}, "text/csv": {"schema": {"type": "string"}}}}
+    self_log_params = [_param("token", "query", "only the caller's own name is accepted (another: 403)"),
+                       *log_params[1:]]
     reload_answers = {"200": _json(_ref("Reload"), "reloaded"),
                       "409": _json(_ref("Reload"), "not started from a file"),
                       "422": _json(_ref("Reload"), "invalid; the running configuration is kept")}
@@ -204,6 +213,9 @@ def _paths() -> dict[str, Schema]:
         "/api/token/self": {"get": _op("The calling token's balance, limits and usage by day", caller, {
             "200": _json(_ref("TokenSelf"), "the caller's own data"), **_errors(400, 401, 403, 503)},
             [*_day_params("7 days up to until"), self_split])},
+        "/api/token/self/logs": {"get": _op("The calling token's own log rows, newest first (no client_ip)",
+                                            caller, {"200": self_logs_ok, **_errors(400, 401, 403, 503)},
+                                            self_log_params)},
     }
     for prefix in ("/v1", ""):
         paths[f"{prefix}/dashboard/billing/subscription"] = {"get": _op(

@@ -1,11 +1,13 @@
-"""Self-service with a token's own key: GET /api/token/self, and OpenAI's legacy billing endpoints
-(`/v1/dashboard/billing/subscription` and `/usage`, also without `/v1`) in the shapes chat front ends read.
+"""Self-service with a token's own key: GET /api/token/self and /api/token/self/logs, and OpenAI's
+legacy billing endpoints (`/v1/dashboard/billing/subscription` and `/usage`, also without `/v1`) in the
+shapes chat front ends read.
 
 Only the calling token's own balance and statistics are ever read here: every query names the token.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,16 +17,19 @@ from aiohttp import web
 from gateway import daily_report
 from gateway.config.models import Token
 from gateway.ledger.base import LedgerUnavailable, StatsQuery, TokenBalance
+from gateway.ledger.schema import LOG_COLUMNS
 from gateway.protocols import Protocol
 from gateway.protocols.errors import GatewayError
 from gateway.runtime import Runtime
-from gateway.web.admin import stats_zone
+from gateway.web.admin import answer_logs, log_query, stats_zone
 from gateway.web.auth import authenticate
 from gateway.web.keys import RUNTIME
 from gateway.web.stats_api import day_range, read_stats
 
 # What an unlimited token reports as its limit: front ends expect a number and compute a balance from it.
 UNLIMITED_USD = 100_000_000.0
+# The log columns a token holder sees: all but the caller address (their own, but not the gateway's to echo).
+SELF_LOG_COLUMNS = tuple(column for column in LOG_COLUMNS if column != "client_ip")
 
 
 def caller_token(request: web.Request) -> Token:
@@ -81,6 +86,18 @@ async def token_self(request: web.Request) -> web.Response:
         "usage": [daily_report.stat_record(stat, by, rate) for stat in stats],
         "usage_total": daily_report.stat_record(daily_report.total(stats), None, rate, day=False),
     })
+
+
+async def token_self_logs(request: web.Request) -> web.StreamResponse:
+    """The caller's own log rows, with /api/logs' filters, cursor and `format=csv`, minus client_ip.
+    `token` may only name the caller: another token's name answers 403 rather than an empty page."""
+    token = caller_token(request)
+    rt = request.app[RUNTIME]
+    named = request.query.get("token")
+    if named and named != token.name:
+        raise GatewayError("permission", "A token's key reads only its own logs.", param="token")
+    query = replace(log_query(request.query, stats_zone(rt), rt.clock()), token=token.name)
+    return await answer_logs(request, query, SELF_LOG_COLUMNS)
 
 
 async def billing_subscription(request: web.Request) -> web.Response:
@@ -149,5 +166,6 @@ def _cents(quota: int, rate: int) -> float:
 def routes() -> list[web.RouteDef]:
     billing = [(web.get(f"{prefix}/dashboard/billing/subscription", billing_subscription),
                 web.get(f"{prefix}/dashboard/billing/usage", billing_usage)) for prefix in ("/v1", "")]
-    return [web.get("/api/token/self", token_self), *(route for pair in billing for route in pair)]
+    return [web.get("/api/token/self", token_self), web.get("/api/token/self/logs", token_self_logs),
+            *(route for pair in billing for route in pair)]
 

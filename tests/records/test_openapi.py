@@ -58,6 +58,9 @@ async def test_real_answers_match_their_schemas(tmp_path: Path, fake_anthropic: 
             status, body = await w.get(path, key=CALLER_KEY)
             assert status == 200, path
             check(spec, schema, body)
+        status, own_logs = await w.get("/api/token/self/logs", key=CALLER_KEY, limit=2)
+        assert status == 200 and own_logs["data"]
+        check(spec, "SelfLogPage", own_logs)
         status, error = await w.get("/api/stats", key="wrong")
         assert status == 401
         check(spec, "Error", error)
