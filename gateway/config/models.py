@@ -63,6 +63,7 @@ class ServerConfig(_Section):
     timezone: str = "UTC"
     max_body_bytes: Int = Field(default=20_000_000, gt=0)
     shutdown_grace_seconds: Float = Field(default=30, ge=0)
+    write_timeout_seconds: Float = Field(default=30, gt=0)  # per write to a caller that stops reading
 
     @field_validator("timezone")
     @classmethod

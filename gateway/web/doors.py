@@ -121,9 +121,11 @@ def new_call(request: web.Request, who: Caller, door: Protocol, endpoint: Endpoi
 async def serve(request: web.Request, call: Call) -> web.StreamResponse:
     """Run `call` through the pipeline (token counting: the free counting path) and return whatever
     response it wrote."""
-    responder = AiohttpResponder(request)
+    rt = runtime(request)
+    config = call.config or rt.config  # the call's snapshot, as the pipeline reads it
+    responder = AiohttpResponder(request, write_timeout=config.server.write_timeout_seconds)
     handle = counting.handle if call.endpoint is Endpoint.COUNT_TOKENS else pipeline.handle
-    await handle(runtime(request), call, responder)
+    await handle(rt, call, responder)
     if responder.response is None:  # the pipeline always answers; this guards a logic error
         raise GatewayError("internal", "no response was produced")
     return responder.response

@@ -22,12 +22,11 @@ UNBLOCKED_BYTES = 16 * 1024
 
 
 class AiohttpResponder:
-    # Seconds one write may wait for the caller to take bytes off the socket. A class attribute until
-    # the config grows a setting for it (tests lower it).
-    write_timeout: float = 30.0
-
-    def __init__(self, request: web.Request) -> None:
+    def __init__(self, request: web.Request, *, write_timeout: float = 30.0) -> None:
         self.request = request
+        # Seconds one write may wait for the caller to take bytes off the socket
+        # (server.write_timeout_seconds).
+        self.write_timeout = write_timeout
         self.response: web.StreamResponse | None = None
 
     async def send_json(self, status: int, body: bytes, headers: dict[str, str]) -> None:

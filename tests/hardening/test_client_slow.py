@@ -19,7 +19,6 @@ from yarl import URL
 
 from gateway.ledger.base import Outcome
 from gateway.protocols import Protocol
-from gateway.web.responder import AiohttpResponder
 from tests.fakes.base import run_fake
 from tests.hardening.world import ANTHROPIC, MODELS, OPENAI, last_row, request_for, world
 
@@ -80,9 +79,8 @@ async def stalled_caller(url: str, door: Protocol) -> socket.socket:
 
 @pytest.mark.parametrize("door", [OPENAI, ANTHROPIC], ids=["passed-through", "translated"])
 async def test_a_caller_that_stops_reading_is_cut_off_at_the_write_deadline(
-        tmp_path: Path, firehose: Firehose, door: Protocol, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(AiohttpResponder, "write_timeout", 0.5)
-    async with world(tmp_path, urls={OPENAI: firehose.url}) as w:
+        tmp_path: Path, firehose: Firehose, door: Protocol) -> None:
+    async with world(tmp_path, urls={OPENAI: firehose.url}, server={"write_timeout_seconds": 0.5}) as w:
         sock = await stalled_caller(w.url, door)
         try:
             started = time.monotonic()

@@ -1,0 +1,30 @@
+"""Operator limits that used to be constants: their defaults, their bounds, and how a reload treats them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.config.helpers import MINIMAL, parse, problems
+
+# (section, key, default): every one must be a positive number.
+LIMITS = [
+    ("server", "write_timeout_seconds", 30),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "default"), LIMITS)
+def test_limit_defaults_to_the_former_constant(section: str, key: str, default: float) -> None:
+    assert getattr(getattr(parse(MINIMAL), section), key) == default
+
+
+@pytest.mark.parametrize(("section", "key", "default"), LIMITS)
+def test_limit_is_read_from_the_file(section: str, key: str, default: float) -> None:
+    config = parse(f"{section}: {{{key}: 7}}\n" + MINIMAL)
+    assert getattr(getattr(config, section), key) == 7
+
+
+@pytest.mark.parametrize(("section", "key", "default"), LIMITS)
+@pytest.mark.parametrize("bad", ["0", "-1", "soon"])
+def test_limit_must_be_positive(section: str, key: str, default: float, bad: str) -> None:
+    found = problems(f"{section}: {{{key}: {bad}}}\n" + MINIMAL)
+    assert any(problem.startswith(f"{section}.{key}:") for problem in found), found
