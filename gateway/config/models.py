@@ -64,6 +64,7 @@ class ServerConfig(_Section):
     max_body_bytes: Int = Field(default=20_000_000, gt=0)
     shutdown_grace_seconds: Float = Field(default=30, ge=0)
     write_timeout_seconds: Float = Field(default=30, gt=0)  # per write to a caller that stops reading
+    body_timeout_seconds: Float = Field(default=60, gt=0)  # for the body to arrive after the headers
 
     @field_validator("timezone")
     @classmethod

@@ -23,9 +23,6 @@ from gateway.web.auth import Caller, authenticate, check_model
 from gateway.web.keys import CALL_STARTED, REQUEST_ID, RUNTIME
 from gateway.web.responder import AiohttpResponder
 
-# How long a caller may take to send its body once the headers are in (a slow body holds a
-# connection and its memory); past it the caller gets a 408.
-BODY_READ_SECONDS = 60.0
 PARSE_IN_THREAD_BYTES = 1024 * 1024  # larger bodies are parsed off the event loop
 MAX_LOGGED_MODEL = 200
 
@@ -34,22 +31,24 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FactsReader = Callable[[dict[str, Any]], RequestFacts]
 
 
-async def read_json(request: web.Request) -> tuple[dict[str, Any], bytes]:
+async def read_json(request: web.Request, *, body_timeout: float) -> tuple[dict[str, Any], bytes]:
     """The request body as a strict JSON object (gateway.protocols.json_body), or the caller's error:
-    415 compressed, 400 not JSON or naming an upstream, 408 too slow, 413 too large."""
+    415 compressed, 400 not JSON or naming an upstream, 408 slower than `body_timeout` seconds once the
+    headers are in (server.body_timeout_seconds: a slow body holds a connection and its memory),
+    413 too large."""
     json_body.check_content_encoding(request.headers.get("Content-Encoding"))
     json_body.check_content_type(request.headers.get("Content-Type"))
     try:
         if request.content.is_eof():  # the whole body came with the headers (usual): nothing to wait for
             raw = await request.read()
         else:
-            async with asyncio.timeout(BODY_READ_SECONDS):
+            async with asyncio.timeout(body_timeout):
                 raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise GatewayError("too_large", "Request body is too large.") from None
     except TimeoutError:
         raise GatewayError("request_timeout",
-                           f"The request body did not arrive within {BODY_READ_SECONDS:g} seconds.") from None
+                           f"The request body did not arrive within {body_timeout:g} seconds.") from None
     if len(raw) > PARSE_IN_THREAD_BYTES:
         body = await asyncio.to_thread(json_body.parse_object, raw)
     else:
@@ -75,7 +74,8 @@ async def accept_call(request: web.Request, door: Protocol, endpoint: Endpoint, 
     who = caller(request, door)
     hint = url_model
     try:
-        body, raw = await read_json(request)
+        config = who.config or runtime(request).config
+        body, raw = await read_json(request, body_timeout=config.server.body_timeout_seconds)
         if hint is None and isinstance(body.get("model"), str):
             hint = body["model"]
         facts = read_facts(body)

@@ -9,6 +9,7 @@ from tests.config.helpers import MINIMAL, parse, problems
 # (section, key, default): every one must be a positive number.
 LIMITS = [
     ("server", "write_timeout_seconds", 30),
+    ("server", "body_timeout_seconds", 60),
 ]
 
 

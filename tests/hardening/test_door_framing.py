@@ -16,7 +16,6 @@ import pytest
 import pytest_asyncio
 from yarl import URL
 
-from gateway.web import doors as doors_module
 from tests.hardening.door_env import (
     ANTHROPIC,
     DOORS,
@@ -217,7 +216,10 @@ async def test_slowloris_connections_do_not_stop_a_normal_call(env: DoorEnv) -> 
 @pytest.mark.parametrize("door", DOORS, ids=lambda d: d.value)
 async def test_slow_body_gets_408_in_the_callers_shape(env: DoorEnv, door: object,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doors_module, "BODY_READ_SECONDS", 0.5)
+    live = env.gw.runtime.config  # this module's gateway is shared: lower the limit for this test only
+    monkeypatch.setattr(env.gw.runtime, "config",
+                        live.model_copy(update={"server": live.server.model_copy(
+                            update={"body_timeout_seconds": 0.5})}))
     body = valid(door)
     headers = {**auth(door), "Content-Type": "application/json"}  # type: ignore[arg-type]
     target = URL(env.url)
