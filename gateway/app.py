@@ -77,7 +77,8 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None,
 
 def _sqlite(config: GatewayConfig) -> Ledger:
     return SqliteLedger(config.database.path, timezone=config.server.timezone,
-                        synchronous=config.database.synchronous)
+                        synchronous=config.database.synchronous,
+                        busy_timeout_ms=config.database.busy_timeout_ms)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

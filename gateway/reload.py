@@ -18,9 +18,10 @@ from gateway.app import secrets_of
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.runtime import Runtime
 
-# Settings fixed when the process starts: the listening socket, the ledger file, aiohttp's body limit.
+# Settings fixed when the process starts: the listening socket, the ledger file and its connections,
+# aiohttp's body limit.
 RESTART_ONLY = ("server.host", "server.port", "database.path", "server.max_body_bytes", "server.timezone",
-                "database.synchronous")
+                "database.synchronous", "database.busy_timeout_ms")
 # Never show these values, only that they changed.
 _SECRET_SETTINGS = frozenset({"server.admin_key", "notify.webhooks"})  # webhook URLs carry tokens
 _SETTINGS_SECTIONS = ("server", "database", "billing", "routing", "metrics", "notify")

@@ -84,6 +84,7 @@ class DatabaseConfig(_Section):
     # the process being killed but the last few may be lost with the machine; holds stop waiting on
     # the disk (docs/operating.md).
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    busy_timeout_ms: Int = Field(default=5000, gt=0)  # how long a write waits for another process's lock
 
 
 class BillingConfig(_Section):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.reload import config_changes, keep_running_settings
 from tests.config.helpers import MINIMAL, parse, problems
 
 # (section, key, default): every one must be a positive number.
 LIMITS = [
     ("server", "write_timeout_seconds", 30),
     ("server", "body_timeout_seconds", 60),
+    ("database", "busy_timeout_ms", 5000),
 ]
 
 
@@ -29,3 +31,11 @@ def test_limit_is_read_from_the_file(section: str, key: str, default: float) -> 
 def test_limit_must_be_positive(section: str, key: str, default: float, bad: str) -> None:
     found = problems(f"{section}: {{{key}: {bad}}}\n" + MINIMAL)
     assert any(problem.startswith(f"{section}.{key}:") for problem in found), found
+
+
+def test_busy_timeout_is_restart_only() -> None:
+    running, edited = parse(MINIMAL), parse("database: {busy_timeout_ms: 250}\n" + MINIMAL)
+    changes = config_changes(running, edited)
+    assert changes.restart_required == ["database.busy_timeout_ms: 5000 -> 250"]
+    assert changes.settings == []
+    assert keep_running_settings(running, edited).database.busy_timeout_ms == 5000
