@@ -5,7 +5,7 @@ Policies (documented for operators in the README):
 - cooldown per (channel, requested model) after 408/429/5xx/529 or no answer: `Retry-After`
   (`retry-after-ms`, seconds or an HTTP date) when the upstream sent one, else `routing.cooldown_seconds`;
   capped at `max_cooldown_seconds`. It ends by itself; a success on that pair ends it early.
-- a key answered with 401/403 is set aside for `key_set_aside_seconds` (default one hour), then tried
+- a key answered with 401/403 is set aside for `routing.key_set_aside_seconds` (default one hour), then tried
   again; a reload that changes the key at that position brings it back at once. While every key of a
   channel is set aside the channel is unusable (routing answers 503 if nothing else serves the model).
 - recent errors: the last `recent_errors` per channel, messages cut to 300 characters and scrubbed of the
@@ -30,7 +30,7 @@ from gateway.routing import cools_down
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
-    from gateway.config.models import Channel
+    from gateway.config.models import Channel, RoutingConfig
 
 _MESSAGE_LIMIT = 300
 _KEY_IN_QUERY = re.compile(r"(?i)([?&](?:key|api_key|apikey)=)[^&\s\"']+")
@@ -114,6 +114,10 @@ class ChannelState:
         self._recent_errors = recent_errors
         self._alpha = latency_alpha
         self._channels: dict[str, _Channel] = {}
+
+    def apply_limits(self, routing: RoutingConfig) -> None:
+        """Take the limits of a (re)loaded configuration; set-asides already running keep their end."""
+        self.key_set_aside_seconds = routing.key_set_aside_seconds
 
     def _of(self, name: str) -> _Channel:
         state = self._channels.get(name)

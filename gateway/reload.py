@@ -168,6 +168,7 @@ class Reloader:
         self.rt.redactor.set_secrets(secrets_to_mask(old, new))
         self.rt.config = new  # the atomic switch: one attribute, read once per call
         self.rt.channels.retain(channel.name for channel in new.channels)
+        self.rt.channels.apply_limits(new.routing)
         self.rt.limits.retain(token.name for token in new.tokens)  # limits are re-read from each call's token
         self.rt.notifier.reloaded(old, new)
         await self.rt.upstream.retain(proxies(new))

@@ -12,6 +12,7 @@ LIMITS = [
     ("server", "write_timeout_seconds", 30),
     ("server", "body_timeout_seconds", 60),
     ("database", "busy_timeout_ms", 5000),
+    ("routing", "key_set_aside_seconds", 3600),
 ]
 
 

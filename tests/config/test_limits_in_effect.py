@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from gateway.config import GatewayConfig, parse_config
+from gateway.reload import Reloader
 from tests.fakes.openai import OpenAIFake
-from tests.harness import CALLER_KEY, channel, make_config, running_gateway
+from tests.harness import CALLER_KEY, PRICING, channel, make_config, running_gateway, token
 
+NOW = 1_700_000_000.0
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -31,3 +36,36 @@ async def test_busy_timeout_bounds_the_wait_for_a_locked_ledger(tmp_path: Path, 
     assert status == 503
     assert 0.25 < waited < 2.5  # 300 ms, not the 5 s default
     assert fake_openai.requests == []
+
+
+def routed(tmp_path: Path, **routing: float) -> dict[str, Any]:
+    return {"database": {"path": str(tmp_path / "gateway.db")}, "pricing": PRICING, "routing": routing,
+            "channels": [channel("oa", "openai", "http://127.0.0.1:9", key="sk-upstream-a-0001")],
+            "tokens": [token()]}
+
+
+def parsed(data: dict[str, Any]) -> GatewayConfig:
+    return parse_config(json.dumps(data), env={})
+
+
+async def reload_with(path: Path, data: dict[str, Any], rt: Any) -> None:
+    path.write_text(json.dumps(data))
+    result = await Reloader(rt, path).reload("test")
+    assert result.ok, result.problems
+
+
+async def test_key_set_aside_seconds_applies_at_start_and_on_reload(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    async with running_gateway(parsed(routed(tmp_path, key_set_aside_seconds=600))) as gw:
+        rt = gw.runtime
+        oa = rt.config.channel("oa")
+        assert oa is not None
+        rt.channels.set_key_aside(oa, 0, now=NOW, status=401)
+        assert rt.channels.usable_keys(oa, NOW + 599) == []
+        assert rt.channels.usable_keys(oa, NOW + 600) == [0]  # not the default hour
+
+        await reload_with(path, routed(tmp_path, key_set_aside_seconds=900), rt)
+        later = NOW + 1000
+        rt.channels.set_key_aside(oa, 0, now=later, status=403)
+        assert rt.channels.usable_keys(oa, later + 899) == []
+        assert rt.channels.usable_keys(oa, later + 900) == [0]
