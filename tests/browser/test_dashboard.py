@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from tests.browser.conftest import DESKTOP, PHONE, Browser, screenshot
-from tests.browser.env import ALICE_KEY, GEMINI, Dashboard
+from tests.browser.env import ALICE_KEY, CLAUDE, GEMINI, Dashboard
 from tests.harness import ADMIN_KEY
 
 LOADED = "body[data-loads]"
@@ -290,12 +290,25 @@ async def test_token_holder_sees_only_their_own_usage(browser: Browser, dashboar
         assert await marks(page, "chart-requests") == per_day(me["usage"], "model", "requests")
         assert await kpi(page, "requests") == f"{sum(r['requests'] for r in me['usage']):,}"
 
+        # the holder's own log rows, read from /api/token/self/logs: exactly alice's, without token or channel
+        assert await page.locator("#logs").is_visible()
+        shown = await log_rows(page)
+        own = (await d.api("/api/token/self/logs", key=ALICE_KEY, limit=25))["data"]
+        everyone_s = (await d.api("/api/logs", token="alice", limit=25))["data"]
+        assert shown and [int(r["id"]) for r in shown] == [r["id"] for r in own] == [r["id"] for r in everyone_s]
+        assert {r["token"] for r in shown} == {"alice"} and all("channel" not in r for r in shown)
+        heads = await page.eval_on_selector_all("#log-table thead th", "els => els.map(e => e.textContent)")
+        assert "Channel" not in heads and "Token" not in heads
+        await apply_filters(page, model=CLAUDE)
+        claude = await log_rows(page)
+        assert claude and {r["model"] for r in claude} == {CLAUDE}
+
         # nothing of the other tokens, the channels or the operator's APIs
         text = await page.inner_text("body")
         for other in ("web-app", "batch-jobs", "evals", "openai-main"):
             assert other not in text
-        for section in ("#tokens", "#channels", "#logs"):
+        for section in ("#tokens", "#channels"):
             assert await page.locator(section).is_hidden()
-        operator = {p for p in paths if "/api/" in p and not p.endswith("/api/token/self")}
-        assert operator == set()
+        operator = {p for p in paths if "/api/" in p and not p.endswith(("/api/token/self", "/api/token/self/logs"))}
+        assert operator == set() and any(p.endswith("/api/token/self/logs") for p in paths)
         await screenshot(page, name)

@@ -75,12 +75,16 @@ async function loadAdmin() {
   renderTokens($("token-table"), tokens.data, stats.rate);
   renderChannels($("channel-grid"), channels.data);
   const models = [...new Set(stats.split.model.map((r) => r.model))].sort();
-  if (!state.logs) {
-    state.logs = new LogView({ api: state.api, path: "api/logs", admin: true, rate: stats.rate, onError: fail });
-  }
-  state.logs.api = state.api;
-  state.logs.rate = stats.rate;
-  state.logs.setChoices({ tokens: tokens.data.map((t) => t.name), channels: channels.data.map((c) => c.name), models });
+  await showLogs("api/logs", true, stats.rate,
+    { tokens: tokens.data.map((t) => t.name), channels: channels.data.map((c) => c.name), models });
+}
+
+/** The one log table, bound to this sign-in's key and endpoint (an operator's, or a token's own). */
+async function showLogs(path, admin, rate, choices) {
+  if (!state.logs) state.logs = new LogView({ api: state.api, path, admin, rate, onError: fail });
+  if (state.logs.path !== path) state.logs.cursors = [null]; // another sign-in: start from the newest rows
+  Object.assign(state.logs, { api: state.api, path, admin, rate });
+  state.logs.setChoices(choices);
   await state.logs.show();
 }
 
@@ -94,6 +98,8 @@ async function loadSelf() {
   renderSelfCard($("self-card"), me, stats.rate);
   $("who-name").textContent = me.name;
   drawOverview();
+  const models = [...new Set(stats.split.model.map((r) => r.model))].sort();
+  await showLogs("api/token/self/logs", false, stats.rate, { models });
 }
 
 function drawOverview() {

@@ -1,4 +1,5 @@
 // The log table: filters (token, model, channel, outcome, time range), cursor paging and CSV export.
+// A token holder's table (admin false) reads their own rows and shows neither token nor channel.
 
 import { clear, fmtInt, fmtMs, fmtTime, fmtUsd, h, labelCells } from "./format.js";
 
@@ -92,20 +93,20 @@ export class LogView {
   }
 
   render(rows) {
-    const heads = ["Time", this.admin ? "Token" : null, "Model", "Channel", "Status", "Outcome", "Prompt", "Output", "Cost", "Duration", "Error"]
+    const heads = ["Time", this.admin ? "Token" : null, "Model", this.admin ? "Channel" : null, "Status", "Outcome", "Prompt", "Output", "Cost", "Duration", "Error"]
       .filter((x) => x !== null);
     const numeric = new Set(["Status", "Prompt", "Output", "Cost", "Duration"]);
     clear(this.table).append(h("thead", {}, h("tr", {}, ...heads.map((t) => h("th", { class: numeric.has(t) ? "num" : null }, t)))));
     const body = h("tbody");
     for (const r of rows) {
-      const row = h("tr", { "data-id": r.id, "data-token": r.token, "data-model": r.model, "data-channel": r.channel, "data-outcome": r.outcome });
+      const row = h("tr", { "data-id": r.id, "data-token": r.token, "data-model": r.model, "data-channel": this.admin ? r.channel : null, "data-outcome": r.outcome });
       const mapped = r.upstream_model && r.upstream_model !== r.model ? h("div", { class: "sub" }, `→ ${r.upstream_model}`) : null;
       const flags = [r.stream ? "stream" : null, r.usage_estimated ? "estimated" : null].filter(Boolean).join(" · ");
       row.append(
         h("td", { class: "nowrap time-cell" }, fmtTime(r.time)),
         this.admin ? h("td", { class: "nowrap" }, r.token) : null,
         h("td", { class: "nowrap" }, r.model, mapped),
-        h("td", { class: "nowrap" }, r.channel || "–"),
+        this.admin ? h("td", { class: "nowrap" }, r.channel || "–") : null,
         h("td", { class: "num" }, r.status || "–"),
         h("td", {}, h("span", { class: `badge ${OUTCOME_TONES[r.outcome] || "grey"}` }, r.outcome), flags ? h("div", { class: "sub" }, flags) : null),
         h("td", { class: "num" }, fmtInt(r.prompt_tokens), r.cached_tokens ? h("div", { class: "sub" }, `${fmtInt(r.cached_tokens)} cached`) : null),
