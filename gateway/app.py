@@ -53,7 +53,8 @@ def create_app(config: GatewayConfig, *, ledger: Ledger | None = None,
     if configure_logging:
         logs.configure(redactor, stream=log_stream)
     the_ledger = ledger or (ledger_factory or _sqlite)(config)
-    channels = ChannelState(key_set_aside_seconds=config.routing.key_set_aside_seconds)
+    channels = ChannelState(key_set_aside_seconds=config.routing.key_set_aside_seconds,
+                            max_cooldown_seconds=config.routing.max_cooldown_seconds)
     rt = Runtime(config=config, ledger=the_ledger, upstream=Upstream(), channels=channels,
                  redactor=redactor, log=logs.get_logger())
     app = web.Application(middlewares=[gateway_middleware], client_max_size=config.server.max_body_bytes,

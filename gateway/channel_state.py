@@ -4,7 +4,7 @@ errors and latency. Pure, in memory: every method takes `now` (wall clock, unix 
 Policies (documented for operators in the README):
 - cooldown per (channel, requested model) after 408/429/5xx/529 or no answer: `Retry-After`
   (`retry-after-ms`, seconds or an HTTP date) when the upstream sent one, else `routing.cooldown_seconds`;
-  capped at `max_cooldown_seconds`. It ends by itself; a success on that pair ends it early.
+  capped at `routing.max_cooldown_seconds`. It ends by itself; a success on that pair ends it early.
 - a key answered with 401/403 is set aside for `routing.key_set_aside_seconds` (default one hour), then tried
   again; a reload that changes the key at that position brings it back at once. While every key of a
   channel is set aside the channel is unusable (routing answers 503 if nothing else serves the model).
@@ -118,6 +118,7 @@ class ChannelState:
     def apply_limits(self, routing: RoutingConfig) -> None:
         """Take the limits of a (re)loaded configuration; set-asides already running keep their end."""
         self.key_set_aside_seconds = routing.key_set_aside_seconds
+        self.max_cooldown_seconds = routing.max_cooldown_seconds
 
     def _of(self, name: str) -> _Channel:
         state = self._channels.get(name)

@@ -119,6 +119,7 @@ class RoutingConfig(_Section):
     retries: Int = Field(default=2, ge=0)
     cooldown_seconds: Float = Field(default=30, ge=0)
     key_set_aside_seconds: Float = Field(default=3600, gt=0)  # a key answered with 401/403 sits out this long
+    max_cooldown_seconds: Float = Field(default=3600, gt=0)  # caps every cooldown, Retry-After included
 
 
 class Timeouts(_Section):

@@ -13,6 +13,7 @@ LIMITS = [
     ("server", "body_timeout_seconds", 60),
     ("database", "busy_timeout_ms", 5000),
     ("routing", "key_set_aside_seconds", 3600),
+    ("routing", "max_cooldown_seconds", 3600),
 ]
 
 

@@ -69,3 +69,18 @@ async def test_key_set_aside_seconds_applies_at_start_and_on_reload(tmp_path: Pa
         rt.channels.set_key_aside(oa, 0, now=later, status=403)
         assert rt.channels.usable_keys(oa, later + 899) == []
         assert rt.channels.usable_keys(oa, later + 900) == [0]
+
+
+async def test_max_cooldown_seconds_applies_at_start_and_on_reload(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    async with running_gateway(parsed(routed(tmp_path, max_cooldown_seconds=120))) as gw:
+        rt = gw.runtime
+        oa = rt.config.channel("oa")
+        assert oa is not None
+        rt.channels.record_failure(oa, "gpt-4o", now=NOW, status=429, message="slow down", key_index=0,
+                                   cooldown=30, retry_after="86400")
+        assert rt.channels.cooling_until(oa, "gpt-4o", NOW) == NOW + 120  # not the default hour
+
+        await reload_with(path, routed(tmp_path, max_cooldown_seconds=300), rt)
+        rt.channels.cool(oa, "gpt-4o-mini", now=NOW, seconds=86400)
+        assert rt.channels.cooling_until(oa, "gpt-4o-mini", NOW) == NOW + 300
