@@ -11,5 +11,6 @@ RUNTIME = web.AppKey("runtime", Runtime)
 REQUEST_ID = web.RequestKey("request_id", str)
 CALL_STARTED = web.RequestKey("started", float)
 DOOR = web.RequestKey("door", Protocol)
+SENT_STATUS = web.RequestKey("sent_status", int)  # set once the response head went out
 
 __all__ = ["CALL_STARTED", "DOOR", "REQUEST_ID", "RUNTIME", "Protocol"]

@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway import logs
 from gateway.protocols import Protocol
 from gateway.protocols.errors import GatewayError, error_body, error_headers
-from gateway.web.keys import CALL_STARTED, DOOR, REQUEST_ID, RUNTIME
+from gateway.web.keys import CALL_STARTED, DOOR, REQUEST_ID, RUNTIME, SENT_STATUS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -63,7 +63,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = err.http_status
         return render(request, err)
     except asyncio.CancelledError:  # the caller hung up (handler cancellation): not a server error
-        status = 499
+        status = request.get(SENT_STATUS, 499)  # after its whole answer went out: the answer's status
         raise
     except web.HTTPException as exc:
         status = exc.status

@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from aiohttp import web
 
 from gateway.responder import ClientGone
+from gateway.web.keys import SENT_STATUS
 
 PIECE = 64 * 1024
 UNBLOCKED_BYTES = 16 * 1024
@@ -45,6 +46,7 @@ class AiohttpResponder:
                     await response.write(body[start:start + PIECE])
                 deadline.reschedule(loop.time() + self.write_timeout)
                 await response.write_eof()
+            self.request[SENT_STATUS] = status  # complete: a hang-up from now on is not the call's
         except TimeoutError:
             self._abort()
             raise ClientGone() from None
@@ -80,6 +82,7 @@ class AiohttpResponder:
     async def finish(self) -> None:
         assert self.response is not None
         await self._bounded(self.response.write_eof())
+        self.request[SENT_STATUS] = self.response.status
 
     async def _bounded(self, write: Awaitable[object]) -> None:
         try:
