@@ -7,6 +7,7 @@ import contextlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .loopback import LoopbackServer
 from .socks5_server import _pipe_both
 
 
@@ -16,39 +17,12 @@ class Forwarded:
     proxy_authorization: str | None
 
 
-class HttpProxy:
+class HttpProxy(LoopbackServer):
     def __init__(self) -> None:
+        super().__init__()
         self.forwarded: list[Forwarded] = []
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def __aenter__(self) -> HttpProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            await self._forward_one(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass  # a helper server: closing it cancels its connections, which is not an error
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-
-    async def _forward_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
         request_line, *header_lines = head.split("\r\n")[:-2]
         method, target, version = request_line.split(" ")

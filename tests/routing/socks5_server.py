@@ -8,6 +8,8 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
+from .loopback import LoopbackServer
+
 
 @dataclass
 class Tunnel:
@@ -17,46 +19,22 @@ class Tunnel:
     sent: bytearray = field(default_factory=bytearray)  # client -> target bytes relayed
 
 
-class Socks5Server:
+class Socks5Server(LoopbackServer):
     """`stall=True` accepts connections but never answers the greeting (a hung proxy)."""
 
     def __init__(self, *, stall: bool = False) -> None:
+        super().__init__()
         self.stall = stall
         self.tunnels: list[Tunnel] = []
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def __aenter__(self) -> Socks5Server:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
 
     @property
     def url(self) -> str:
         return f"socks5://127.0.0.1:{self.port}"
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            if self.stall:
-                await asyncio.sleep(3600)
-            await self._handshake(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass  # a helper server: closing it cancels its connections, which is not an error
-        finally:
-            self._tasks.discard(task)
-            writer.close()
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.stall:
+            await asyncio.sleep(3600)
+        await self._handshake(reader, writer)
 
     async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         version, count = await reader.readexactly(2)
