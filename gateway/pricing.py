@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from fnmatch import fnmatchcase
 
 from gateway.config.models import Price
 from gateway.protocols import Usage
-
-_MILLION = Decimal(1_000_000)
 
 
 def price_for(pricing: Mapping[str, Price], model: str) -> Price | None:
@@ -77,19 +76,58 @@ def cost(price: Price, usage: Usage, *, quota_per_usd: int, multiplier: float) -
     """The charge for `usage`: ceil(token cost) + ceil(per-request cost), in quota units.
 
     Cached and cache-write tokens fall back to the input price when the entry names no price of
-    their own; `usage.completion` already includes reasoning tokens.
+    their own; `usage.completion` already includes reasoning tokens. Exact: integer arithmetic on
+    the prices' decimal values (see _Rates), no float anywhere.
     """
-    token_usd = (
-        usage.prompt * _dec(price.input)
-        + usage.cached * _dec(price.cached_input, price.input)
-        + usage.cache_write * _dec(price.cache_write, price.input)
-        + usage.completion * _dec(price.output)
-    ) / _MILLION
-    scale = quota_per_usd * _dec(multiplier)
-    charge = math.ceil(token_usd * scale)
+    rates = _rates(price, quota_per_usd, multiplier)
+    tokens = (usage.prompt * rates.input + usage.cached * rates.cached + usage.cache_write * rates.cache_write
+              + usage.completion * rates.output)
+    return max(-(-tokens // rates.denominator) + rates.per_request, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rates:
+    """A price entry times quota_per_usd and a multiplier, as integer numerators over one denominator:
+    ceil(Σ tokens · price / 1e6 · quota_per_usd · multiplier) becomes one integer ceiling division.
+    Built once per (price, quota_per_usd, multiplier) — a call would otherwise redo seven Decimal
+    conversions and the Decimal arithmetic twice (hold and settle)."""
+
+    input: int
+    cached: int
+    cache_write: int
+    output: int
+    denominator: int
+    per_request: int  # already ceiled: the per-request cost is rounded up on its own (SPEC §4)
+
+
+def _rates(price: Price, quota_per_usd: int, multiplier: float) -> _Rates:
+    key = (id(price), quota_per_usd, multiplier)
+    known = _rates_memo.get(key)
+    if known is not None and known[0] is price:  # `is`: an id can be reused once a price is gone
+        return known[1]
+    rates = _build_rates(price, quota_per_usd, multiplier)
+    if len(_rates_memo) >= _MEMO_LIMIT:
+        _rates_memo.clear()
+    _rates_memo[key] = (price, rates)
+    return rates
+
+
+_rates_memo: dict[tuple[int, int, float], tuple[Price, _Rates]] = {}
+
+
+def _build_rates(price: Price, quota_per_usd: int, multiplier: float) -> _Rates:
+    per_token = [_dec(price.input), _dec(price.cached_input, price.input),
+                 _dec(price.cache_write, price.input), _dec(price.output)]
+    ratios = [value.as_integer_ratio() for value in per_token]
+    common = math.lcm(*(den for _, den in ratios))
+    scale_num, scale_den = (quota_per_usd * _dec(multiplier)).as_integer_ratio()
+    numerators = [num * (common // den) * scale_num for num, den in ratios]
+    per_request = 0
     if price.per_request:
-        charge += math.ceil(_dec(price.per_request) * scale)
-    return max(charge, 0)
+        req_num, req_den = (_dec(price.per_request) * quota_per_usd * _dec(multiplier)).as_integer_ratio()
+        per_request = -(-req_num // req_den)
+    input_, cached, cache_write, output = numerators
+    return _Rates(input_, cached, cache_write, output, common * scale_den * 1_000_000, per_request)
 
 
 def hold_amount(price: Price, *, prompt_tokens: int, max_output_tokens: int, quota_per_usd: int,
