@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -48,3 +49,45 @@ def test_a_capture_sees_the_access_line() -> None:
     with capture_logs() as captured:
         logs.access(logs.get_logger(), "req-3", method="GET", path="/", status=404, ms=0.1)
     assert [(e["event"], e["status"]) for e in captured] == [("access", 404)]
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+async def test_lines_written_in_one_loop_iteration_reach_the_stream_in_one_write_in_order() -> None:
+    stream = CountingStream()
+    logs.configure(logs.Redactor(), stream=logs.LineBuffer(stream))
+    log = logs.get_logger()
+    for i in range(20):
+        log.info("event", n=i)
+        logs.access(log, f"req-{i}", status=200)
+    assert stream.getvalue() == ""  # held until the iteration ends
+    await asyncio.sleep(0)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert stream.writes == 1
+    assert [(line["event"], line.get("n", line.get("request_id"))) for line in lines] == [
+        pair for i in range(20) for pair in (("event", i), ("access", f"req-{i}"))]
+
+
+async def test_a_big_burst_is_written_before_it_grows_past_the_limit() -> None:
+    stream = CountingStream()
+    buffered = logs.LineBuffer(stream)
+    for _ in range(3):
+        buffered.write("x" * (logs.LineBuffer.FLUSH_AT // 2) + "\n")
+    assert stream.writes == 1 and len(stream.getvalue()) > logs.LineBuffer.FLUSH_AT
+    await asyncio.sleep(0)
+    assert stream.writes == 2 and len(stream.getvalue()) == 3 * (logs.LineBuffer.FLUSH_AT // 2 + 1)
+
+
+def test_outside_a_loop_lines_go_straight_through() -> None:
+    stream = CountingStream()
+    logs.configure(logs.Redactor(), stream=logs.LineBuffer(stream))
+    logs.get_logger().info("starting")
+    assert json.loads(stream.getvalue())["event"] == "starting"
