@@ -136,16 +136,44 @@ def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: f
                 ) -> list[OpResult]:
     """Apply ops in order inside one BEGIN IMMEDIATE … COMMIT.
 
-    An op that fails on its own (quota, duplicate id, mismatched token) is rolled back to its
-    savepoint and reported; the others still commit. A database-level failure (locked, disk
-    full, I/O) rolls the whole batch back and raises.
+    An op that fails on its own (quota, duplicate id, mismatched token) is reported and changes
+    nothing; the others still commit. A database-level failure (locked, disk full, I/O) rolls the
+    whole batch back and raises.
+
+    Ops run without a savepoint each (two statements saved per op, a third of a call's statements):
+    the usual refusals (quota, a request id already logged) are raised before their op writes
+    anything. Any other op-level failure may leave half an op behind, so the batch is rolled back
+    and applied again the careful way, with a savepoint around every op.
     """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        results: list[OpResult] = []
+        for op in ops:
+            try:
+                results.append(_apply_op(db, op, boot_id, now, zone))
+            except _REFUSED_BEFORE_WRITING as exc:
+                results.append(exc)
+            except Exception as exc:
+                if _is_database_failure(exc):
+                    raise
+                db.execute("ROLLBACK")
+                return _apply_batch_with_savepoints(db, ops, boot_id, now, zone)
+        db.execute("COMMIT")
+    except BaseException:
+        # SQLite may already have rolled back on SQLITE_FULL / IOERR; only roll back what is open.
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return results
+
+
+def _apply_batch_with_savepoints(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: float,
+                                 zone: ZoneInfo) -> list[OpResult]:
     db.execute("BEGIN IMMEDIATE")
     try:
         results = [_apply_one(db, op, boot_id, now, zone) for op in ops]
         db.execute("COMMIT")
     except BaseException:
-        # SQLite may already have rolled back on SQLITE_FULL / IOERR; only roll back what is open.
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
@@ -162,17 +190,9 @@ def checkpoint_and_close(db: sqlite3.Connection) -> None:
 def _apply_one(db: sqlite3.Connection, op: WriteOp, boot_id: str, now: float, zone: ZoneInfo) -> OpResult:
     db.execute("SAVEPOINT op")
     try:
-        result: OpResult = None
-        if isinstance(op, HoldOp):
-            _hold(db, op, boot_id, now)
-        elif isinstance(op, CloseOp):
-            result = _close(db, op, now, zone)
-        elif isinstance(op, LogOp):
-            _log(db, op.row, now, zone)
-        else:
-            result = daily.install(db, zone, op.snapshot)
+        result = _apply_op(db, op, boot_id, now, zone)
     except Exception as exc:
-        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, _OP_LEVEL_SQLITE_ERRORS):
+        if _is_database_failure(exc):
             raise  # the database itself is failing (locked, full, I/O, corrupt): fail the batch
         db.execute("ROLLBACK TO op")
         db.execute("RELEASE op")
@@ -183,9 +203,32 @@ def _apply_one(db: sqlite3.Connection, op: WriteOp, boot_id: str, now: float, zo
     return result
 
 
+def _apply_op(db: sqlite3.Connection, op: WriteOp, boot_id: str, now: float, zone: ZoneInfo) -> OpResult:
+    if isinstance(op, HoldOp):
+        _hold(db, op, boot_id, now)
+        return None
+    if isinstance(op, CloseOp):
+        return _close(db, op, now, zone)
+    if isinstance(op, LogOp):
+        _log(db, op.row, now, zone)
+        return None
+    return daily.install(db, zone, op.snapshot)
+
+
+def _is_database_failure(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, _OP_LEVEL_SQLITE_ERRORS)
+
+
+class _Refused(ValueError):
+    """An op refused by a check made before it wrote anything."""
+
+
+_REFUSED_BEFORE_WRITING = (QuotaExceeded, _Refused)
+
+
 def _hold(db: sqlite3.Connection, op: HoldOp, boot_id: str, now: float) -> None:
     if db.execute("SELECT 1 FROM logs WHERE request_id = ?", (op.request_id,)).fetchone():
-        raise ValueError(f"request {op.request_id!r} already has its log row; it cannot hold again")
+        raise _Refused(f"request {op.request_id!r} already has its log row; it cannot hold again")
     # Check and hold in one statement: no row changes unless grant − used − held ≥ amount.
     cursor = db.execute(
         "UPDATE token_usage SET held = held + :amount WHERE token = :token"
@@ -196,6 +239,7 @@ def _hold(db: sqlite3.Connection, op: HoldOp, boot_id: str, now: float) -> None:
         known = db.execute("SELECT used, held FROM token_usage WHERE token = ?", (op.token,)).fetchone()
         used, held = known if known is not None else (0, 0)
         if known is not None or (op.grant is not None and op.grant < op.amount):
+            # Nothing written yet (the UPDATE matched no row): apply_batch needs no savepoint for it.
             raise QuotaExceeded(
                 f"token {op.token!r}: grant {op.grant} − used {used} − held {held} < {op.amount}"
             )
@@ -230,7 +274,7 @@ def _close(db: sqlite3.Connection, op: CloseOp, now: float, zone: ZoneInfo) -> b
 
 def _log(db: sqlite3.Connection, row: LogRow, now: float, zone: ZoneInfo) -> None:
     if db.execute("SELECT 1 FROM holds WHERE request_id = ?", (row.request_id,)).fetchone():
-        raise ValueError(f"request {row.request_id!r} took a hold: settle or release it instead")
+        raise _Refused(f"request {row.request_id!r} took a hold: settle or release it instead")
     db.execute(
         "INSERT INTO token_usage (token, requests) VALUES (?, 1)"
         " ON CONFLICT (token) DO UPDATE SET requests = requests + 1",

@@ -91,6 +91,24 @@ async def test_a_failing_op_does_not_abort_its_batch(ledger: SqliteLedger, db_pa
     assert invariant_violations(db_path) == []
 
 
+async def test_an_op_failing_after_it_wrote_leaves_nothing_half_done_and_the_rest_applied_once(
+        ledger: SqliteLedger, db_path: str) -> None:
+    # The settle finds the hold (and closes it) before noticing the token is wrong: the batch is
+    # redone op by op under savepoints, so its neighbours count once and the hold stays open.
+    await ledger.hold("x", "t", None, 7)
+    results = await asyncio.gather(
+        ledger.hold("a", "t", None, 2), ledger.settle(LogRow("x", "other", "m", quota=3)),
+        ledger.hold("b", "t", None, 5), ledger.log(LogRow("c", "t", "m", status=400)),
+        return_exceptions=True)
+    assert results[0] is None and results[2] is None and results[3] is None
+    assert isinstance(results[1], ValueError) and "belongs to token" in str(results[1])
+    assert (await ledger.balance("t")).held == 7 + 2 + 5
+    assert sorted(query(db_path, "SELECT request_id, state FROM holds")) == [
+        ("a", "open"), ("b", "open"), ("x", "open")]
+    assert query(db_path, "SELECT request_id FROM logs") == [("c",)]
+    assert invariant_violations(db_path) == []
+
+
 @pytest.mark.parametrize("amount", [-1, 2**63, 1.5])
 async def test_bad_amounts_are_refused_before_the_queue(ledger: SqliteLedger, amount: object) -> None:
     with pytest.raises(ValueError):
