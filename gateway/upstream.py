@@ -98,16 +98,18 @@ class UpstreamResponse:
         self._released = False
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """Body bytes as they arrive (decompressed); UpstreamTimeout('idle') after `idle` of silence."""
+        """Body bytes as they arrive (decompressed); UpstreamTimeout('idle') after `idle` of silence.
+
+        The silence is timed by aiohttp's own socket read timer (set to `idle` in Upstream.send), which
+        restarts on every packet and stops while reading is paused for a slow caller: one timer per
+        packet, in C under uvloop, instead of an asyncio.timeout context per wait."""
         content = self._resp.content
-        loop = asyncio.get_running_loop()
         while True:
             try:
-                chunk = content.read_nowait()  # what already arrived needs no timer (the usual case)
+                chunk = content.read_nowait()  # what already arrived needs no wait (the usual case)
                 if not chunk and not content.is_eof():
-                    async with asyncio.timeout_at(loop.time() + self._idle):
-                        chunk = await content.readany()
-            except TimeoutError:
+                    chunk = await content.readany()
+            except aiohttp.ServerTimeoutError:
                 raise UpstreamTimeout(self._channel, "idle", self._idle) from None
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
                 raise UpstreamBroken(self._channel, f"upstream of channel {self._channel!r} broke off "
@@ -191,11 +193,13 @@ class Upstream:
             resp.release()
             self._finished(pool)
             raise UpstreamRedirect(channel.name, resp.status)
-        # aiohttp has one sock_read for headers and body alike; the body's limit is `idle`, which
-        # iter_chunks enforces per read, so aiohttp's first_byte timer is switched off here.
+        # aiohttp has one sock_read for headers and body alike: from here on it times the body's
+        # silences with the channel's `idle` instead of `first_byte` (see iter_chunks). A body that is
+        # already complete has nothing left to time: a timer started now would fire on the connection
+        # resting in the pool and close it.
         connection = resp.connection
         if connection is not None and connection.protocol is not None:
-            connection.protocol.read_timeout = None
+            connection.protocol.read_timeout = None if resp.content.is_eof() else limits.idle
             connection.protocol.start_timeout()
         return UpstreamResponse(self, pool, resp, channel.name, limits.idle, time.monotonic() - started)
 

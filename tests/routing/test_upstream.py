@@ -67,6 +67,11 @@ async def slow_chunks(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def peer(request: web.Request) -> web.Response:
+    """The caller's port: the same port twice means one pooled connection served both requests."""
+    return web.Response(text=str(request.transport.get_extra_info("peername")[1]) if request.transport else "")
+
+
 async def redirect(request: web.Request) -> web.Response:
     raise web.HTTPFound("/target")
 
@@ -101,7 +106,8 @@ async def server(aiohttp_server: Any) -> AsyncIterator[TestServer]:
     app.router.add_get("/echo", echo)
     for path, handler in [("/stall-headers", stall_headers), ("/stall-body", stall_body),
                           ("/slow-chunks", slow_chunks), ("/redirect", redirect), ("/target", target),
-                          ("/set-cookie", set_cookie), ("/gzip", gzipped), ("/big", big)]:
+                          ("/set-cookie", set_cookie), ("/gzip", gzipped), ("/big", big),
+                          ("/peer", peer)]:
         app.router.add_get(path, handler)
     srv: TestServer = await aiohttp_server(app)
     yield srv
@@ -171,6 +177,23 @@ async def test_gaps_longer_than_first_byte_but_within_idle_are_fine(server: Test
     async with await upstream.send(channel(first_byte=0.2, idle=0.8), method="GET",
                                    url=url(server, "/slow-chunks"), headers={}) as resp:
         assert await resp.read_all(1000) == b"0;1;2;3;"
+
+
+async def test_a_pooled_connection_outlives_the_idle_timer_of_its_last_body(server: TestServer,
+                                                                           upstream: Upstream) -> None:
+    # A body's silences are timed by aiohttp's socket timer; it must stop with the body, or it fires
+    # later on the connection resting in the pool and closes it.
+    async def port_of_next_call() -> bytes:
+        async with await upstream.send(channel(idle=0.1), method="GET", url=url(server, "/peer"),
+                                       headers={}) as resp:
+            return await resp.read_all(100)
+
+    first = await port_of_next_call()
+    async with await upstream.send(channel(idle=0.5), method="GET", url=url(server, "/slow-chunks"),
+                                   headers={}) as resp:  # a body that ends well after its headers
+        assert await resp.read_all(1000) == b"0;1;2;3;"
+    await asyncio.sleep(0.6)  # longer than either call's idle
+    assert await port_of_next_call() == first
 
 
 async def test_connect_error_to_a_closed_port(upstream: Upstream) -> None:
