@@ -79,10 +79,10 @@ def upstream_message(status: int, body: bytes) -> str:
 def stream_failure(error: object, status_of: Callable[[Mapping[str, Any]], int]) -> UpstreamFailure | None:
     """The failure an in-stream `{"error": ...}` object reports (None when there is none), its message
     made safe to show a caller; `status_of` reads the protocol's own status fields."""
+    if error is None:  # every chunk without an error: before the import below, which costs a lookup
+        return None
     from gateway.translate.base import UpstreamFailure
 
-    if error is None:
-        return None
     if not isinstance(error, Mapping):
         return UpstreamFailure(500, scrub_secrets(str(error)) or "upstream error")
     message = error.get("message")

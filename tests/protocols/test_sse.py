@@ -196,3 +196,31 @@ def test_encode_uses_raw_or_renders_fields() -> None:
     assert rendered == b"event: error\nid: 1\nretry: 5\ndata: a\ndata: b\n\n"
     assert decode_in_pieces(rendered, []) == [Event(data="a\nb", event="error", id="1", retry=5,
                                                     raw=rendered)]
+
+
+_value = st.text(st.sampled_from(list("ab: é\r")), max_size=6)
+_line = st.tuples(st.sampled_from(["data: ", "data:", "event: ", "event:", "id: ", ": ", "retry: ", ""]), _value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_line, min_size=1, max_size=3), st.sampled_from(["\n\n", "\n", "\r\n\r\n", "\n\n\n", ""]))
+def test_a_read_holding_one_whole_event_decodes_as_the_general_parser_would(
+        lines: list[tuple[str, str]], ending: str) -> None:
+    # A read that is exactly one event takes a shortcut; feeding the same bytes in two pieces does not.
+    chunk = "\n".join(prefix + value for prefix, value in lines).encode() + ending.encode()
+    whole, pieces = Decoder(), Decoder()
+    for decoder in (whole, pieces):
+        assert decoder.feed(b"data: opening\n\n") == [Event(data="opening", raw=b"data: opening\n\n")]
+    at_once = whole.feed(chunk) + whole.feed(b"data: next\n\n") + whole.flush()
+    in_two = pieces.feed(chunk[:1]) + pieces.feed(chunk[1:]) + pieces.feed(b"data: next\n\n") + pieces.flush()
+    assert at_once == in_two
+    assert whole.last_event_id == pieces.last_event_id
+
+
+def test_the_usual_reads_are_single_events() -> None:
+    decoder = Decoder()
+    decoder.feed(b": hello\n\n")
+    assert decoder.feed(b'data: {"a":1}\n\n') == [Event(data='{"a":1}', raw=b'data: {"a":1}\n\n')]
+    assert decoder.feed(b"event: ping\ndata: {}\n\n") == [Event(data="{}", event="ping",
+                                                                 raw=b"event: ping\ndata: {}\n\n")]
+    assert decoder.feed(b"event: \ndata: x\n\n") == [Event(data="x", raw=b"event: \ndata: x\n\n")]
