@@ -101,10 +101,18 @@ class DayOf:
 def add_row(db: sqlite3.Connection, row: LogRow, when: float, zone: ZoneInfo) -> None:
     """Add one log row, stored with time `when`, to its day's statistics (inside the caller's
     transaction, so the row and its statistics commit or roll back together)."""
+    db.execute(_UPSERT, row_params(row, when, zone))
+
+
+def add_rows(db: sqlite3.Connection, params: Sequence[tuple[object, ...]]) -> None:
+    """add_row for many rows at once, given their row_params (one statement, applied in order)."""
+    db.executemany(_UPSERT, params)
+
+
+def row_params(row: LogRow, when: float, zone: ZoneInfo) -> tuple[object, ...]:
     stat = DailyStat.of_row(row, day_of(when, zone))
-    db.execute(_UPSERT, (stat.day, row.token, row.channel, row.model,
-                         *(getattr(stat, name) for name in SUMMED_STAT_FIELDS), *stat.latency,
-                         stat.latency_max_ms))
+    return (stat.day, row.token, row.channel, row.model,
+            *(getattr(stat, name) for name in SUMMED_STAT_FIELDS), *stat.latency, stat.latency_max_ms)
 
 
 def snapshot(db: sqlite3.Connection, zone: ZoneInfo) -> Snapshot:

@@ -143,14 +143,20 @@ def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: f
     Ops run without a savepoint each (two statements saved per op, a third of a call's statements):
     the usual refusals (quota, a request id already logged) are raised before their op writes
     anything. Any other op-level failure may leave half an op behind, so the batch is rolled back
-    and applied again the careful way, with a savepoint around every op.
+    and applied again the careful way, with a savepoint around every op. Settlements and releases
+    that follow each other are written together (_close_many).
     """
     db.execute("BEGIN IMMEDIATE")
     try:
         results: list[OpResult] = []
-        for op in ops:
+        start = 0
+        while start < len(ops):
+            run = _closes_from(ops, start)
             try:
-                results.append(_apply_op(db, op, boot_id, now, zone))
+                if len(run) > 1:
+                    results += _close_many(db, run, now, zone)
+                else:
+                    results.append(_apply_op(db, ops[start], boot_id, now, zone))
             except _REFUSED_BEFORE_WRITING as exc:
                 results.append(exc)
             except Exception as exc:
@@ -158,6 +164,7 @@ def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: f
                     raise
                 db.execute("ROLLBACK")
                 return _apply_batch_with_savepoints(db, ops, boot_id, now, zone)
+            start += max(len(run), 1)
         db.execute("COMMIT")
     except BaseException:
         # SQLite may already have rolled back on SQLITE_FULL / IOERR; only roll back what is open.
@@ -270,6 +277,58 @@ def _close(db: sqlite3.Connection, op: CloseOp, now: float, zone: ZoneInfo) -> b
     )
     _insert_log(db, row, now, zone)
     return True
+
+
+def _closes_from(ops: list[WriteOp], start: int) -> list[CloseOp]:
+    """The CloseOps from `start` on, up to the first other op, if their request ids are distinct
+    (a second close of the same id must see the first: those go one by one)."""
+    run: list[CloseOp] = []
+    for op in ops[start:]:
+        if not isinstance(op, CloseOp):
+            break
+        run.append(op)
+    if len({op.row.request_id for op in run}) != len(run):
+        return run[:1]
+    return run
+
+
+def _close_many(db: sqlite3.Connection, ops: list[CloseOp], now: float, zone: ZoneInfo) -> list[OpResult]:
+    """What _close does for each of `ops` (distinct request ids, back to back in one batch), with each
+    statement run once for all of them. Under load a batch holds dozens of settlements: one statement
+    each instead of four per settlement keeps the writer's Python, which holds the GIL the event loop
+    needs, short. Same results, same rows, same order as _close one by one."""
+    marks = ",".join("?" * len(ops))
+    open_holds = {request_id: (token, amount) for request_id, token, amount in db.execute(
+        f"SELECT request_id, token, amount FROM holds WHERE state = 'open' AND request_id IN ({marks})",
+        [op.row.request_id for op in ops])}
+    results: list[OpResult] = []
+    closing: list[tuple[CloseOp, LogRow, int]] = []
+    for op in ops:
+        found = open_holds.get(op.row.request_id)
+        if found is None:
+            results.append(False)  # never held, or already closed: change nothing
+            continue
+        token, amount = found
+        if token != op.row.token:  # refused before anything is written for it
+            results.append(_Refused(f"hold {op.row.request_id!r} belongs to token {token!r}, "
+                                    f"not {op.row.token!r}"))
+            continue
+        row = op.row if op.state is HoldState.SETTLED else dataclasses.replace(op.row, quota=0)
+        closing.append((op, row, amount))
+        results.append(True)
+    if not closing:
+        return results
+    db.executemany("UPDATE holds SET state = ?, closed_at = ? WHERE request_id = ?",
+                   [(op.state.value, now, row.request_id) for op, row, _ in closing])
+    per_token: dict[str, tuple[int, int, int]] = {}
+    for _, row, amount in closing:
+        used, held, requests = per_token.get(row.token, (0, 0, 0))
+        per_token[row.token] = (used + row.quota, held + amount, requests + 1)
+    db.executemany("UPDATE token_usage SET used = used + ?, held = held - ?, requests = requests + ?"
+                   " WHERE token = ?", [(*sums, token) for token, sums in per_token.items()])
+    db.executemany(_INSERT_LOG, [_log_params(row, now) for _, row, _ in closing])
+    daily.add_rows(db, [daily.row_params(row, row.time or now, zone) for _, row, _ in closing])
+    return results
 
 
 def _log(db: sqlite3.Connection, row: LogRow, now: float, zone: ZoneInfo) -> None:
