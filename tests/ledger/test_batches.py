@@ -40,7 +40,8 @@ _row = st.builds(
     request_time_ms=st.integers(0, 5000))
 _op: st.SearchStrategy[WriteOp] = st.one_of(
     st.builds(HoldOp, request_id=st.sampled_from(REQUESTS), token=st.sampled_from(TOKENS),
-              grant=st.sampled_from([None, 30, 100]), amount=st.integers(0, 40), model=st.just("m")),
+              grant=st.sampled_from([None, 30, 100]), amount=st.sampled_from([0, 5, 10, 15, 30, 31]),
+              model=st.just("m")),
     st.builds(CloseOp, row=_row, state=st.sampled_from([HoldState.SETTLED, HoldState.RELEASED])),
     st.builds(LogOp, row=_row),
 )
@@ -80,11 +81,26 @@ def outcome(ops_in_batches: list[list[WriteOp]]) -> tuple[list[object], dict[str
         return [comparable(r) for r in results], dump(db)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.lists(_op, min_size=1, max_size=12), min_size=1, max_size=4))
-def test_ops_in_batches_end_as_they_would_one_by_one(batches: list[list[WriteOp]]) -> None:
+# Both tokens known to the ledger beforehand (a settled call each), so runs meet existing balances too.
+KNOWN = [HoldOp("r0", "alice", None, 1, "m"), CloseOp(LogRow("r0", "alice", "m", quota=1), HoldState.SETTLED),
+         HoldOp("r00", "bob", None, 1, "m"), CloseOp(LogRow("r00", "bob", "m", quota=0), HoldState.SETTLED)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.booleans(), st.lists(st.lists(_op, min_size=1, max_size=12), min_size=1, max_size=4))
+def test_ops_in_batches_end_as_they_would_one_by_one(known: bool, batches: list[list[WriteOp]]) -> None:
+    setup = [[op] for op in KNOWN] if known else []
     one_by_one = [[op] for batch in batches for op in batch]
-    assert outcome(batches) == outcome(one_by_one)
+    assert outcome(setup + batches) == outcome(setup + one_by_one)
+
+
+def test_a_run_of_holds_meets_the_grant_exactly() -> None:
+    holds: list[WriteOp] = [HoldOp(f"h{i}", "alice", 30, 10, "m") for i in range(4)]
+    results, tables = outcome([[op] for op in KNOWN] + [holds])
+    assert results[4:] == [None, None, ("QuotaExceeded", "token 'alice': grant 30 − used 1 − held 20 < 10"),
+                           ("QuotaExceeded", "token 'alice': grant 30 − used 1 − held 20 < 10")]
+    assert ("alice", 1, 20, 1) in tables["token_usage"]
+    assert (results, tables) == outcome([[op] for op in KNOWN + holds])
 
 
 def test_a_run_of_settlements_with_every_kind_of_outcome() -> None:
