@@ -7,12 +7,11 @@ comes back byte for byte. Different protocols: the translate package converts bo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import translate
+from gateway import fastjson, translate
 from gateway.call import Call, Endpoint
 from gateway.protocols import Protocol, Usage
 from gateway.protocols import passthrough as pt
@@ -38,7 +37,7 @@ class Plan:
 
 
 def dumps(body: Json) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return fastjson.dumps(body)
 
 
 def plan(call: Call, channel_type: Protocol, *, upstream_model: str, default_max_tokens: int) -> Plan:

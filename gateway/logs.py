@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import datetime
-import json
 import logging
 import re
 import sys
@@ -15,15 +14,7 @@ from typing import Any
 
 import structlog
 
-_dumps: Any
-try:
-    from orjson import dumps as _orjson_dumps
-
-    def _dumps(line: dict[str, Any]) -> str:
-        return _orjson_dumps(line).decode()
-except ImportError:  # orjson is optional (the `fast` extra)
-    def _dumps(line: dict[str, Any]) -> str:
-        return json.dumps(line, separators=(",", ":"), ensure_ascii=False)
+from gateway import fastjson
 
 # Things that look like credentials wherever they appear in a log value.
 _SECRET_PATTERNS = (
@@ -189,7 +180,7 @@ def access(log: Any, request_id: str, **fields: Any) -> None:
     line["request_id"] = setup.redactor.scrub(request_id)
     line["level"] = "info"
     line["timestamp"] = datetime.datetime.now(tz=datetime.UTC).isoformat().replace("+00:00", "Z")
-    setup.stream.write(_dumps(line) + "\n")
+    setup.stream.write(fastjson.dumps(line).decode() + "\n")
     setup.stream.flush()
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 
-from gateway import exchange
+from gateway import exchange, fastjson
 from gateway.call import Call
 from gateway.config.models import Channel
 from gateway.failover import RETRIABLE, Retry, failover_error, record_failure
@@ -30,7 +29,7 @@ async def relay_json(call: Call, admission: Admission, settlement: Settlement, c
     try:
         raw = await resp.read_all(MAX_JSON_REPLY)
         relaying = time.monotonic()
-        reply = json.loads(raw)
+        reply = fastjson.loads(raw)
     except (UpstreamError, ValueError) as exc:
         raise Retry(GatewayError("bad_gateway", f"channel {channel.name} sent an unreadable reply: "
                                                   f"{type(exc).__name__}")) from None
