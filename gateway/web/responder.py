@@ -34,6 +34,18 @@ class AiohttpResponder:
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = len(body)
         self.response = response
+        transport = self.request.transport
+        if len(body) <= UNBLOCKED_BYTES and transport is not None and not transport.get_write_buffer_size():
+            # The usual reply: headers and body stay below the transport's pause threshold and nothing
+            # waits in its buffer, so no step can wait for the caller (see write()): no deadline, and
+            # the body goes out with the end of the reply in one write.
+            try:
+                await response.prepare(self.request)
+                await response.write_eof(body)
+            except (ConnectionResetError, ConnectionError) as exc:
+                raise ClientGone() from exc
+            self.request[SENT_STATUS] = status
+            return
         # One timeout context for the whole reply (cheaper than one per step), its deadline moved
         # forward before every step: each step still gets `write_timeout` to make progress.
         loop = asyncio.get_running_loop()
