@@ -8,6 +8,7 @@ import datetime
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +96,9 @@ class LineBuffer:
     """A text stream that gathers what is written during one event-loop iteration and passes it on in
     one write at the start of the next: under load, one syscall for dozens of log lines instead of one
     each (and a flush each: stderr is line-buffered). Written outside a running loop (startup, other
-    threads), text goes straight through. A killed process loses at most one iteration of lines."""
+    threads), text goes straight through, after what is buffered. A killed process loses at most one
+    iteration of lines. A lock keeps a line written from another thread from slipping between the
+    buffer's read and its reset."""
 
     FLUSH_AT = 64 * 1024
 
@@ -104,18 +107,20 @@ class LineBuffer:
         self._parts: list[str] = []
         self._size = 0
         self._scheduled = False
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop in this thread: keep the order, then write through
-            self.flush_now()
-            self._stream.write(text)
-            self._stream.flush()
+            with self._lock:
+                self._write_out("".join(self._take()) + text)
             return len(text)
-        self._parts.append(text)
-        self._size += len(text)
-        if self._size >= self.FLUSH_AT:
+        with self._lock:
+            self._parts.append(text)
+            self._size += len(text)
+            full = self._size >= self.FLUSH_AT
+        if full:
             self.flush_now()
         elif not self._scheduled:
             self._scheduled = True
@@ -127,9 +132,16 @@ class LineBuffer:
 
     def flush_now(self) -> None:
         self._scheduled = False
-        if not self._parts:
-            return
-        text, self._parts, self._size = "".join(self._parts), [], 0
+        with self._lock:
+            parts = self._take()
+            if parts:
+                self._write_out("".join(parts))
+
+    def _take(self) -> list[str]:
+        parts, self._parts, self._size = self._parts, [], 0
+        return parts
+
+    def _write_out(self, text: str) -> None:
         try:
             self._stream.write(text)
             self._stream.flush()

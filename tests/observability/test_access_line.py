@@ -91,3 +91,23 @@ def test_outside_a_loop_lines_go_straight_through() -> None:
     logs.configure(logs.Redactor(), stream=logs.LineBuffer(stream))
     logs.get_logger().info("starting")
     assert json.loads(stream.getvalue())["event"] == "starting"
+
+
+async def test_lines_from_another_thread_are_never_lost() -> None:
+    stream = CountingStream()
+    buffered = logs.LineBuffer(stream)
+
+    def from_thread() -> None:
+        for i in range(2000):
+            buffered.write(f"thread {i}\n")
+
+    writer = asyncio.get_running_loop().run_in_executor(None, from_thread)
+    for i in range(2000):
+        buffered.write(f"loop {i}\n")
+        if i % 50 == 0:
+            await asyncio.sleep(0)
+    await writer
+    await asyncio.sleep(0)
+    lines = stream.getvalue().splitlines()
+    assert sorted(lines) == sorted([f"thread {i}" for i in range(2000)] + [f"loop {i}" for i in range(2000)])
+    assert [line for line in lines if line.startswith("loop")] == [f"loop {i}" for i in range(2000)]
