@@ -38,6 +38,7 @@ from gateway.ledger.base import (
     StatsQuery,
     TokenBalance,
 )
+from gateway.ledger.batches import apply_batch
 from gateway.ledger.connection import ThreadConnection
 from gateway.ledger.writes import (
     SYNCHRONOUS_MODES,
@@ -47,7 +48,6 @@ from gateway.ledger.writes import (
     OpResult,
     RebuildStatsOp,
     WriteOp,
-    apply_batch,
     check_integer,
     check_row,
     checkpoint_and_close,

@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 
 from gateway.ledger import daily
 from gateway.ledger.base import HoldState, LogRow, Outcome, QuotaExceeded
+from gateway.ledger.batches import apply_batch
 from gateway.ledger.writes import (
     CloseOp,
     HoldOp,
     LogOp,
     OpResult,
     WriteOp,
-    apply_batch,
     connect_writer,
     migrate,
 )
