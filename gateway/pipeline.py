@@ -108,8 +108,6 @@ async def _handle(rt: Runtime, call: Call, out: Responder, ticket: Ticket) -> No
         if not settlement.done:  # cancelled or an unexpected error: never leave a hold open
             await settlement.release(499 if row.first_byte_ms is None else row.status or 500,
                                      "call ended before settling", outcome=Outcome.CANCELLED)
-    if row.quota:  # settled and written: a look at the balance for low-quota notifications
-        rt.notifier.quota_used(call.token)
 
 
 async def _refuse(rt: Runtime, row: LogRow, err: GatewayError) -> None:

@@ -60,6 +60,18 @@ class Runtime:
         if self.in_flight == 0:
             self._idle.set()
 
+    def track_write(self, write: asyncio.Future[Any]) -> None:
+        """A call's closing ledger write, which its handler does not wait for: it counts as in flight
+        until it lands, so `idle()` and shutdown wait for it (and shutdown does not cancel it)."""
+        self.in_flight += 1
+        self._idle.clear()
+        write.add_done_callback(self._write_landed)
+
+    def _write_landed(self, _: asyncio.Future[Any]) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
     def cancel_calls(self) -> int:
         """Cancel every call in flight (shutdown past its grace period); each settles for what it
         produced or releases its hold on the way out. Returns how many were cancelled."""
@@ -69,6 +81,6 @@ class Runtime:
         return len(calls)
 
     async def idle(self) -> None:
-        """Wait until no call is in flight (its settlement and log row written)."""
+        """Wait until no call is in flight (its settlement and log row written, see track_write)."""
         if self.in_flight:
             await self._idle.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -77,17 +78,25 @@ class Settlement:
         await self._close(self.rt.ledger.release)
 
     async def _close(self, close: Callable[[LogRow], Awaitable[bool]]) -> None:
-        """Write the row and close the hold; a database that cannot take it now gets it later."""
+        """Queue the row and the closing of the hold, without waiting for the commit: the caller already
+        has its answer, and a handler that returns now lets its keep-alive connection's next request
+        in sooner (the commit still lands before the call counts as done: Runtime.track_write). A
+        database that cannot take the write now gets it later (retry_in_background)."""
         write = asyncio.ensure_future(close(self.row))
-        try:
-            await shielded(write)
-        except LedgerUnavailable as exc:
-            retry_in_background(close, self.row, self.rt.log, exc)
-        except asyncio.CancelledError:  # the caller left meanwhile: the write still matters
-            failure = write.exception() if write.done() and not write.cancelled() else None
-            if isinstance(failure, LedgerUnavailable):
-                retry_in_background(close, self.row, self.rt.log, failure)
-            raise
+        self.rt.track_write(write)
+        write.add_done_callback(functools.partial(self._landed, close))
+
+    def _landed(self, close: Callable[[LogRow], Awaitable[bool]], write: asyncio.Future[bool]) -> None:
+        if write.cancelled():
+            return
+        failure = write.exception()
+        if isinstance(failure, LedgerUnavailable):
+            retry_in_background(close, self.row, self.rt.log, failure)
+        elif failure is not None:  # a bug of ours: the row is refused; say so loudly
+            self.rt.log.error("ledger_write_refused", request_id=self.row.request_id,
+                              error=f"{type(failure).__name__}: {failure}")
+        elif self.row.quota:  # settled and written: a look at the balance for low-quota notifications
+            self.rt.notifier.quota_used(self.call.token)
 
     def _finish_times(self) -> None:
         self.row.request_time_ms = int((time.monotonic() - self.call.started) * 1000)

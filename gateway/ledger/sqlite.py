@@ -109,6 +109,7 @@ class SqliteLedger(Ledger):
         self._write_db = ThreadConnection("ledger-writer")
         self._read_db = ThreadConnection("ledger-reader")
         self._pending: list[_Queued] = []
+        self._last_write: asyncio.Future[int | bool | None] | None = None
         self._inflight: list[_Queued] = []
         self._wakeup = asyncio.Event()
         self._write_task: asyncio.Task[None] | None = None
@@ -252,6 +253,7 @@ class SqliteLedger(Ledger):
     def _enqueue(self, op: WriteOp) -> asyncio.Future[int | bool | None]:
         future: asyncio.Future[int | bool | None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Queued(op, future))
+        self._last_write = future
         self._wakeup.set()
         return future
 
@@ -305,6 +307,11 @@ class SqliteLedger(Ledger):
     async def _read(self, sql: str, params: list[object]) -> list[Any]:
         if self._state != "open":
             raise LedgerUnavailable(f"ledger is not open ({self._state})")
+        # Read your writes: a settlement its handler did not wait for (settlement.py) is committed
+        # before a later read looks. Batches commit in order, so the last queued write is enough.
+        last = self._last_write
+        if last is not None and not last.done():
+            await asyncio.wait({last})
         try:
             return await self._read_db.run(reads.fetch_all, sql, params)
         except sqlite3.OperationalError as exc:
