@@ -12,6 +12,7 @@ non-daemon thread keeps the interpreter from exiting when a connection is left o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import sqlite3
@@ -83,6 +84,9 @@ class SqliteLedger(Ledger):
         busy_timeout_ms: int = 5000,
         readonly: bool = False,
         max_batch: int = 512,
+        # Seconds a batch of settlements and releases alone waits for a hold to join it (see
+        # _let_holds_join); 0 writes it at once.
+        settle_delay: float = 0.001,
         # Days of the daily statistics are dates in this IANA zone (server.timezone). A writing ledger
         # opened with another zone than the file's statistics rebuilds them in this one at open().
         timezone: str = "UTC",
@@ -104,6 +108,7 @@ class SqliteLedger(Ledger):
         self._busy_timeout_ms = busy_timeout_ms
         self._readonly = readonly
         self._max_batch = max_batch
+        self._settle_delay = settle_delay
         self._boot_id = uuid.uuid4().hex
         self._state: Literal["new", "open", "closing", "closed"] = "new"
         self._write_db = ThreadConnection("ledger-writer")
@@ -263,6 +268,7 @@ class SqliteLedger(Ledger):
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 while self._pending:
+                    await self._let_holds_join()
                     batch = self._pending[: self._max_batch]
                     del self._pending[: self._max_batch]
                     await self._write_batch(batch)
@@ -273,6 +279,19 @@ class SqliteLedger(Ledger):
             for queued in self._inflight + self._pending:
                 _fail(queued.future, LedgerUnavailable("ledger writer stopped"))
             self._inflight, self._pending = [], []
+
+    async def _let_holds_join(self) -> None:
+        """When only settlements and releases wait, give a hold a moment to join their batch: nobody
+        waits for those (the answers are out), while a hold delays its call until committed. Calls
+        back to back on one connection then pay one commit (and one fsync) each instead of two."""
+        if self._settle_delay <= 0 or self._state != "open":
+            return
+        if not all(isinstance(queued.op, CloseOp) for queued in self._pending):
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settle_delay):
+                await self._wakeup.wait()
+        self._wakeup.clear()
 
     async def _write_batch(self, batch: list[_Queued]) -> None:
         # A hold whose caller already gave up is not taken at all.
