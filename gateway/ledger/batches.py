@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from gateway.ledger import daily
@@ -73,6 +74,18 @@ def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: f
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    return results
+
+
+def apply_then_sync(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: float, zone: ZoneInfo,
+                    committed: Callable[[list[OpResult]], None], sync: Callable[[], None] | None
+                    ) -> list[OpResult]:
+    """apply_batch, then `committed(results)` while the batch is in the OS page cache (safe from a
+    killed process), then `sync()`, the fsync that makes it survive a power cut, before returning."""
+    results = apply_batch(db, ops, boot_id, now, zone)
+    committed(results)
+    if sync is not None:
+        sync()
     return results
 
 

@@ -39,7 +39,7 @@ from gateway.ledger.base import (
     StatsQuery,
     TokenBalance,
 )
-from gateway.ledger.batches import apply_batch
+from gateway.ledger.batches import apply_then_sync
 from gateway.ledger.connection import ThreadConnection
 from gateway.ledger.writes import (
     SYNCHRONOUS_MODES,
@@ -55,6 +55,7 @@ from gateway.ledger.writes import (
     connect_writer,
     migrate,
     recover_abandoned,
+    set_synchronous,
 )
 
 _logger = structlog.get_logger("gateway.ledger")
@@ -104,6 +105,11 @@ class SqliteLedger(Ledger):
         # the gateway. Resolved here, against the working directory at construction.
         self._reader_uri = f"{Path(os.path.abspath(path)).as_uri()}?mode=ro"
         self._synchronous = synchronous.upper()
+        # With FULL the writer commits at NORMAL and fdatasyncs the WAL itself after each batch (what
+        # FULL does inside COMMIT), so holds can be answered in between (see _write_batch).
+        wal = f"{os.path.abspath(path)}-wal"
+        self._sync_wal: Callable[[], None] | None = (
+            functools.partial(_fdatasync, wal) if self._synchronous == "FULL" else None)
         self._clock = clock
         self._busy_timeout_ms = busy_timeout_ms
         self._readonly = readonly
@@ -146,6 +152,8 @@ class SqliteLedger(Ledger):
                 rezoned = await self._write_db.run(daily.ensure_zone, self._zone)
                 released = await self._write_db.run(recover_abandoned, self._boot_id, self._clock(),
                                                     self._zone)
+                if self._sync_wal is not None:  # from now on the writer syncs the WAL itself
+                    await self._write_db.run(set_synchronous, "NORMAL")
             await self._read_db.open(functools.partial(
                 reads.connect_reader, self._reader_uri, self._busy_timeout_ms))
             self._stats_zone = await self._read_db.run(daily.read_zone)
@@ -288,6 +296,7 @@ class SqliteLedger(Ledger):
             return
         if not all(isinstance(queued.op, CloseOp) for queued in self._pending):
             return
+        self._wakeup.clear()  # set by the writes already pending: wait for the next one
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._settle_delay):
                 await self._wakeup.wait()
@@ -299,9 +308,19 @@ class SqliteLedger(Ledger):
         if not live:
             return
         self._inflight = live  # if this task is cancelled mid-batch, _write_loop fails these
+        # Holds are answered as soon as their batch is committed, before its fsync: a hold lost to a
+        # power cut carried no charge (the restart would have released it unbilled), and its call
+        # should not wait for the disk. Everything else is answered once the fsync is done.
+        holds = [i for i, q in enumerate(live) if isinstance(q.op, HoldOp)] if self._sync_wal else []
+        loop = asyncio.get_running_loop()
+
+        def committed(results: list[OpResult]) -> None:  # on the writer thread
+            if holds:
+                loop.call_soon_threadsafe(self._resolve_holds, live, results, holds)
+
         try:
-            results = await self._write_db.run(apply_batch, [q.op for q in live], self._boot_id,
-                                               self._clock(), self._zone)
+            results = await self._write_db.run(apply_then_sync, [q.op for q in live], self._boot_id,
+                                               self._clock(), self._zone, committed, self._sync_wal)
         except Exception as exc:  # locked, disk full, I/O: the batch rolled back, the writer lives on
             self._inflight = []
             _logger.warning("ledger.batch_failed", ops=len(live), error=str(exc))
@@ -309,8 +328,14 @@ class SqliteLedger(Ledger):
                 _fail(queued.future, LedgerUnavailable(f"ledger write failed: {exc}"))
             return
         self._inflight = []
-        for queued, result in zip(live, results, strict=True):
-            self._resolve(queued, result)
+        early = set(holds)
+        for index, (queued, result) in enumerate(zip(live, results, strict=True)):
+            if index not in early:
+                self._resolve(queued, result)
+
+    def _resolve_holds(self, live: list[_Queued], results: list[OpResult], holds: list[int]) -> None:
+        for index in holds:
+            self._resolve(live[index], results[index])
 
     def _resolve(self, queued: _Queued, result: OpResult) -> None:
         if queued.future.cancelled():
@@ -343,6 +368,16 @@ class SqliteLedger(Ledger):
             await self._write_db.close(checkpoint_and_close)
         except sqlite3.Error as exc:  # the data is safe in the WAL; only the tidy-up failed
             _logger.warning("ledger.checkpoint_failed", error=str(exc), path=self._path)
+
+
+def _fdatasync(path: str) -> None:
+    """fdatasync `path` (fsync where there is none). Opened per call: SQLite may remove and recreate
+    the WAL file, and a kept descriptor would then sync the old one."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        getattr(os, "fdatasync", os.fsync)(fd)
+    finally:
+        os.close(fd)
 
 
 def _fail(future: asyncio.Future[int | bool | None], exc: Exception) -> None:

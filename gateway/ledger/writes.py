@@ -85,6 +85,12 @@ def connect_writer(path: str, synchronous: str, busy_timeout_ms: int) -> sqlite3
     return db
 
 
+def set_synchronous(db: sqlite3.Connection, level: str) -> None:
+    if level not in SYNCHRONOUS_MODES:
+        raise ValueError(f"unknown synchronous level {level!r}")
+    db.execute(f"PRAGMA synchronous = {level}")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Bring the schema to SCHEMA_VERSION, one transaction per migration."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
