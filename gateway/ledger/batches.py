@@ -8,13 +8,13 @@ per table. An op that fails after writing sends the whole batch to the careful p
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from collections.abc import Callable
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from gateway.ledger import daily
-from gateway.ledger.base import HoldState, LogRow, QuotaExceeded
+from gateway.ledger.base import LogRow, QuotaExceeded
 from gateway.ledger.writes import (
     INSERT_LOG,
     OP_LEVEL_SQLITE_ERRORS,
@@ -30,6 +30,8 @@ from gateway.ledger.writes import (
     log_one,
     log_params,
     no_room,
+    row_to_write,
+    wrong_token,
 )
 
 
@@ -52,12 +54,13 @@ def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: f
         results: list[OpResult] = []
         start = 0
         while start < len(ops):
-            run = _run_from(ops, start)
+            holds = _run_of(HoldOp, ops, start, lambda op: op.request_id)
+            closes = _run_of(CloseOp, ops, start, lambda op: op.row.request_id)
             try:
-                if len(run) > 1 and isinstance(run[0], CloseOp):
-                    results += _close_many(db, [op for op in run if isinstance(op, CloseOp)], now, zone)
-                elif len(run) > 1:
-                    results += _hold_many(db, [op for op in run if isinstance(op, HoldOp)], boot_id, now)
+                if holds:
+                    results += _hold_many(db, holds, boot_id, now)
+                elif closes:
+                    results += _close_many(db, closes, now, zone)
                 else:
                     results.append(_apply_op(db, ops[start], boot_id, now, zone))
             except _REFUSED_BEFORE_WRITING as exc:
@@ -67,7 +70,7 @@ def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: f
                     raise
                 db.execute("ROLLBACK")
                 return _apply_batch_with_savepoints(db, ops, boot_id, now, zone)
-            start += max(len(run), 1)
+            start += max(len(holds), len(closes), 1)
         db.execute("COMMIT")
     except BaseException:
         # SQLite may already have rolled back on SQLITE_FULL / IOERR; only roll back what is open.
@@ -137,27 +140,18 @@ def _is_database_failure(exc: Exception) -> bool:
 _REFUSED_BEFORE_WRITING = (QuotaExceeded, Refused)
 
 
-def _run_from(ops: list[WriteOp], start: int) -> list[WriteOp]:
-    """The ops from `start` on of the same kind (holds, or settlements and releases), up to the first
-    other op, if their request ids are distinct (a second op on the same id must see the first: those
-    go one by one). A single op otherwise."""
-    first = ops[start]
-    if not isinstance(first, HoldOp | CloseOp):
-        return [first]
-    run: list[WriteOp] = []
+_Op = TypeVar("_Op", HoldOp, CloseOp)
+
+
+def _run_of(kind: type[_Op], ops: list[WriteOp], start: int, request_id: Callable[[_Op], str]) -> list[_Op]:
+    """The ops of `kind` from `start` on, up to the first other op, if their request ids are distinct
+    (a second op on the same id must see the first: those go one by one, and so does a run of one)."""
+    run: list[_Op] = []
     for op in ops[start:]:
-        if type(op) is not type(first):
+        if not isinstance(op, kind):
             break
         run.append(op)
-    if len({_request_id(op) for op in run}) != len(run):
-        return run[:1]
-    return run
-
-
-def _request_id(op: WriteOp) -> str:
-    if isinstance(op, HoldOp):
-        return op.request_id
-    return op.row.request_id if isinstance(op, CloseOp | LogOp) else ""
+    return run if len(run) > 1 and len({request_id(op) for op in run}) == len(run) else []
 
 
 def _hold_many(db: sqlite3.Connection, ops: list[HoldOp], boot_id: str, now: float) -> list[OpResult]:
@@ -186,14 +180,13 @@ def _hold_many(db: sqlite3.Connection, ops: list[HoldOp], boot_id: str, now: flo
         results.append(None)
     if not taken:
         return results
-    added = {token: balance[1] for token, balance in balances.items() if token not in known}
-    db.executemany("INSERT INTO token_usage (token, held) VALUES (?, ?)", list(added.items()))
     more: dict[str, int] = {}
     for op in taken:
-        if op.token in known:
-            more[op.token] = more.get(op.token, 0) + op.amount
+        more[op.token] = more.get(op.token, 0) + op.amount
+    db.executemany("INSERT INTO token_usage (token, held) VALUES (?, ?)",
+                   [(token, amount) for token, amount in more.items() if token not in known])
     db.executemany("UPDATE token_usage SET held = held + ? WHERE token = ?",
-                   [(amount, token) for token, amount in more.items()])
+                   [(amount, token) for token, amount in more.items() if token in known])
     db.executemany(
         "INSERT INTO holds (request_id, token, model, amount, state, boot_id, created_at)"
         " VALUES (?, ?, ?, ?, 'open', ?, ?)",
@@ -219,10 +212,9 @@ def _close_many(db: sqlite3.Connection, ops: list[CloseOp], now: float, zone: Zo
             continue
         token, amount = found
         if token != op.row.token:  # refused before anything is written for it
-            results.append(Refused(f"hold {op.row.request_id!r} belongs to token {token!r}, "
-                                    f"not {op.row.token!r}"))
+            results.append(Refused(wrong_token(op, token)))
             continue
-        row = op.row if op.state is HoldState.SETTLED else dataclasses.replace(op.row, quota=0)
+        row = row_to_write(op)
         closing.append((op, row, amount))
         results.append(True)
     if not closing:

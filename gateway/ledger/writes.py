@@ -76,7 +76,7 @@ def connect_writer(path: str, synchronous: str, busy_timeout_ms: int) -> sqlite3
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise LedgerUnavailable(f"{path}: cannot switch to WAL (journal_mode is {mode})")
-        db.execute(f"PRAGMA synchronous = {synchronous}")
+        set_synchronous(db, synchronous)
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         db.execute("PRAGMA foreign_keys = ON")
     except BaseException:
@@ -181,8 +181,17 @@ def no_room(op: HoldOp, used: int, held: int) -> QuotaExceeded:
     return QuotaExceeded(f"token {op.token!r}: grant {op.grant} − used {used} − held {held} < {op.amount}")
 
 
+def wrong_token(op: CloseOp, token: str) -> str:
+    return f"hold {op.row.request_id!r} belongs to token {token!r}, not {op.row.token!r}"
+
+
+def row_to_write(op: CloseOp) -> LogRow:
+    """The row a close writes: a release bills nothing, whatever its row says."""
+    return op.row if op.state is HoldState.SETTLED else dataclasses.replace(op.row, quota=0)
+
+
 def close_one(db: sqlite3.Connection, op: CloseOp, now: float, zone: ZoneInfo) -> bool:
-    row = op.row if op.state is HoldState.SETTLED else dataclasses.replace(op.row, quota=0)
+    row = row_to_write(op)
     closed = db.execute(
         "UPDATE holds SET state = ?, closed_at = ? WHERE request_id = ? AND state = 'open'"
         " RETURNING token, amount",
@@ -192,7 +201,7 @@ def close_one(db: sqlite3.Connection, op: CloseOp, now: float, zone: ZoneInfo) -
         return False  # never held, or already settled/released/abandoned: change nothing
     token, amount = closed[0]
     if token != row.token:
-        raise ValueError(f"hold {row.request_id!r} belongs to token {token!r}, not {row.token!r}")
+        raise ValueError(wrong_token(op, token))  # after the UPDATE above, so not a Refused
     db.execute(
         "UPDATE token_usage SET used = used + ?, held = held - ?, requests = requests + 1"
         " WHERE token = ?",
