@@ -53,21 +53,19 @@ class Runtime:
             self._calls.add(task)
 
     def call_ended(self) -> None:
-        self.in_flight -= 1
         task = asyncio.current_task()
         if task is not None:
             self._calls.discard(task)
-        if self.in_flight == 0:
-            self._idle.set()
+        self._one_less()
 
     def track_write(self, write: asyncio.Future[Any]) -> None:
         """A call's closing ledger write, which its handler does not wait for: it counts as in flight
         until it lands, so `idle()` and shutdown wait for it (and shutdown does not cancel it)."""
         self.in_flight += 1
         self._idle.clear()
-        write.add_done_callback(self._write_landed)
+        write.add_done_callback(lambda _: self._one_less())
 
-    def _write_landed(self, _: asyncio.Future[Any]) -> None:
+    def _one_less(self) -> None:
         self.in_flight -= 1
         if self.in_flight == 0:
             self._idle.set()

@@ -120,7 +120,9 @@ class SqliteLedger(Ledger):
         self._write_db = ThreadConnection("ledger-writer")
         self._read_db = ThreadConnection("ledger-reader")
         self._pending: list[_Queued] = []
-        self._last_write: asyncio.Future[int | bool | None] | None = None
+        self._queued = 0  # writes queued so far, and of those, written (committed or failed)
+        self._written = 0
+        self._readers: list[tuple[int, asyncio.Future[None]]] = []  # reads waiting for earlier writes
         self._inflight: list[_Queued] = []
         self._wakeup = asyncio.Event()
         self._write_task: asyncio.Task[None] | None = None
@@ -266,7 +268,7 @@ class SqliteLedger(Ledger):
     def _enqueue(self, op: WriteOp) -> asyncio.Future[int | bool | None]:
         future: asyncio.Future[int | bool | None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Queued(op, future))
-        self._last_write = future
+        self._queued += 1
         self._wakeup.set()
         return future
 
@@ -280,6 +282,8 @@ class SqliteLedger(Ledger):
                     batch = self._pending[: self._max_batch]
                     del self._pending[: self._max_batch]
                     await self._write_batch(batch)
+                    self._written += len(batch)
+                    self._wake_readers()
                 if self._state == "closing":
                     return
         finally:
@@ -287,6 +291,8 @@ class SqliteLedger(Ledger):
             for queued in self._inflight + self._pending:
                 _fail(queued.future, LedgerUnavailable("ledger writer stopped"))
             self._inflight, self._pending = [], []
+            self._written = self._queued
+            self._wake_readers()
 
     async def _let_holds_join(self) -> None:
         """When only settlements and releases wait, give a hold a moment to join their batch: nobody
@@ -333,6 +339,13 @@ class SqliteLedger(Ledger):
             if index not in early:
                 self._resolve(queued, result)
 
+    def _wake_readers(self) -> None:
+        ready = [future for upto, future in self._readers if upto <= self._written]
+        self._readers = [(upto, future) for upto, future in self._readers if upto > self._written]
+        for future in ready:
+            if not future.done():
+                future.set_result(None)
+
     def _resolve_holds(self, live: list[_Queued], results: list[OpResult], holds: list[int]) -> None:
         for index in holds:
             self._resolve(live[index], results[index])
@@ -352,10 +365,11 @@ class SqliteLedger(Ledger):
         if self._state != "open":
             raise LedgerUnavailable(f"ledger is not open ({self._state})")
         # Read your writes: a settlement its handler did not wait for (settlement.py) is committed
-        # before a later read looks. Batches commit in order, so the last queued write is enough.
-        last = self._last_write
-        if last is not None and not last.done():
-            await asyncio.wait({last})
+        # before a later read looks. Batches are written in order, so counting them is enough.
+        if self._written < self._queued:
+            waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._readers.append((self._queued, waiting))
+            await waiting
         try:
             return await self._read_db.run(reads.fetch_all, sql, params)
         except sqlite3.OperationalError as exc:

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from gateway.config.models import GatewayConfig
+from gateway.ledger.base import LogRow
 from gateway.ledger.sqlite import SqliteLedger
 from gateway.ledger.writes import CloseOp
 from tests.fakes.openai import OpenAIFake
@@ -58,3 +59,21 @@ async def test_the_answer_does_not_wait_for_the_settlement_and_later_reads_see_i
         assert balance["used"] == rows[0]["quota"]
         await gw.runtime.idle()
         assert gw.runtime.in_flight == 0
+
+
+async def test_a_read_waits_for_every_write_queued_before_it_even_when_the_last_was_given_up(
+        tmp_path: Path) -> None:
+    ledger = SlowSettlement(str(tmp_path / "gateway.db"), settle_delay=0)
+    await ledger.open()
+    try:
+        await ledger.hold("r1", "alice", None, 10)
+        settling = asyncio.create_task(ledger.settle(LogRow("r1", "alice", "m", quota=4)))
+        await asyncio.sleep(0)  # queued, its batch held back
+        abandoned = asyncio.create_task(ledger.hold("r2", "alice", None, 1))
+        await asyncio.sleep(0)
+        abandoned.cancel()  # the last queued write, done at once: a read must not take it as the mark
+        balance = await ledger.balance("alice")
+        assert (balance.used, balance.held) == (4, 0)
+        assert await settling is True
+    finally:
+        await ledger.close()
