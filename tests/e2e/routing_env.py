@@ -29,6 +29,8 @@ MESSAGES = [{"role": "user", "content": "Say hello"}]
 class Books:
     """The gateway's real ledger, recording which writes each request id received and how they went."""
 
+    REFUSED: tuple[list[str], ...] = (["log"],)  # what a call refused before any hold records
+
     def __init__(self, inner: Ledger) -> None:
         self.inner = inner
         self.calls: dict[str, list[str]] = defaultdict(list)
@@ -53,6 +55,32 @@ class Books:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+async def ledger_rows(gw: Gateway) -> list[LogRow]:
+    """Every log row, oldest first, once the calls in flight have written theirs."""
+    await gw.runtime.idle()  # replies go out before their settlement is written
+    page = await gw.runtime.ledger.logs(LogQuery(limit=1000))
+    return [row for _, row in reversed(page.rows)]
+
+
+async def checked_books(gw: Gateway, books: Books) -> list[LogRow]:
+    """Every call: one hold closed exactly once (or one plain row when refused before a hold, as
+    `books.REFUSED` lists it); used == Σ quota per token; no hold left open. The rows, oldest first."""
+    rows = await ledger_rows(gw)
+    for row in rows:
+        calls = books.calls[row.request_id]
+        if calls in books.REFUSED:
+            assert row.quota == 0
+            continue
+        assert calls in (["hold", "settle:True"], ["hold", "release:True"]), (row.request_id, calls)
+        if calls[1].startswith("release"):
+            assert row.quota == 0
+    assert len({row.request_id for row in rows}) == len(rows)
+    for name, balance in (await gw.runtime.ledger.balances()).items():
+        assert balance.used == sum(r.quota for r in rows if r.token == name), name
+        assert balance.held == 0, name
+    return rows
 
 
 class Clock:
@@ -86,26 +114,11 @@ class Env:
         return raw.parse().choices[0].message.content or "", dict(raw.headers)
 
     async def rows(self) -> list[LogRow]:
-        await self.gw.runtime.idle()  # replies go out before their settlement is written
-        page = await self.gw.runtime.ledger.logs(LogQuery(limit=1000))
-        return [row for _, row in reversed(page.rows)]  # oldest first
+        return await ledger_rows(self.gw)
 
     async def check_books(self) -> list[LogRow]:
         """Every call: one hold closed once (or, refused before a hold, one plain row); used == Σ quota."""
-        rows = await self.rows()
-        for row in rows:
-            calls = self.books.calls[row.request_id]
-            if calls == ["log"]:
-                assert row.quota == 0
-                continue
-            assert calls in (["hold", "settle:True"], ["hold", "release:True"]), (row.request_id, calls)
-            if calls[1].startswith("release"):
-                assert row.quota == 0
-        assert len({row.request_id for row in rows}) == len(rows)
-        for name, balance in (await self.gw.runtime.ledger.balances()).items():
-            assert balance.used == sum(r.quota for r in rows if r.token == name), name
-            assert balance.held == 0, name
-        return rows
+        return await checked_books(self.gw, self.books)
 
     async def channels(self) -> dict[str, dict[str, Any]]:
         """`GET /api/channels`, by channel name."""

@@ -18,10 +18,10 @@ from typing import Any
 import aiohttp
 
 from gateway.config.models import GatewayConfig
-from gateway.ledger.base import Ledger, LogQuery, LogRow
+from gateway.ledger.base import Ledger, LogRow
 from gateway.protocols import Protocol
 from gateway.protocols.sse import Decoder, Event
-from tests.e2e.routing_env import Books
+from tests.e2e.routing_env import Books, checked_books, ledger_rows
 from tests.fakes.anthropic import AnthropicFake
 from tests.fakes.base import FakeUpstream, run_fake
 from tests.fakes.gemini import GeminiFake
@@ -143,6 +143,8 @@ class Ledgerbook(Books):
     """`Books` that records a hold only once the ledger took it ("hold-refused" when it raised), so
     that a call refused at the hold reads ["hold-refused", "log"] and a lost ledger ["hold-refused"]."""
 
+    REFUSED = (["log"], ["hold-refused", "log"])
+
     def __init__(self, inner: Ledger) -> None:
         super().__init__(inner)
         self.amounts: dict[str, int] = {}  # request id -> the hold it took
@@ -183,27 +185,12 @@ class World:
         return reply
 
     async def rows(self) -> list[LogRow]:
-        await self.gw.runtime.idle()  # replies go out before their settlement is written
-        page = await self.gw.runtime.ledger.logs(LogQuery(limit=1000))
-        return [row for _, row in reversed(page.rows)]  # oldest first
+        return await ledger_rows(self.gw)
 
     async def check_books(self) -> list[LogRow]:
         """Every call: one hold closed exactly once (or one plain row when refused before a hold);
         used == Σ quota per token; no hold left open. Returns the rows, oldest first."""
-        rows = await self.rows()
-        for row in rows:
-            calls = self.books.calls[row.request_id]
-            if calls in (["log"], ["hold-refused", "log"]):
-                assert row.quota == 0
-                continue
-            assert calls in (["hold", "settle:True"], ["hold", "release:True"]), (row.request_id, calls)
-            if calls[1].startswith("release"):
-                assert row.quota == 0
-        assert len({row.request_id for row in rows}) == len(rows)
-        for name, balance in (await self.gw.runtime.ledger.balances()).items():
-            assert balance.used == sum(r.quota for r in rows if r.token == name), name
-            assert balance.held == 0, name
-        return rows
+        return await checked_books(self.gw, self.books)
 
 
 def config_for(tmp_path: Path, fakes: dict[Protocol, FakeUpstream], *, timeouts: dict[str, float] | None,
