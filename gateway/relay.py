@@ -110,8 +110,9 @@ async def relay_stream(rt: Runtime, call: Call, admission: Admission, settlement
         await out.write(data)
 
     async def relay_events(received: list[Event]) -> None:
-        """One write per upstream read, however many events it brought (a burst is one syscall);
-        what came before an upstream error event still goes out first, as it would one by one."""
+        """One write per upstream read, however many events it brought (a burst is one syscall),
+        except that the caller's first byte does not wait for the rest of the burst to be worked
+        through; what came before an upstream error event still goes out first, as it would one by one."""
         batch: list[Event] = []
         for event in received:
             clean = relay.failure is None
@@ -124,12 +125,20 @@ async def relay_stream(rt: Runtime, call: Call, admission: Admission, settlement
                 await send(batch, before_failure=True)
                 batch = []
             batch.extend(produced)
+            if not started and batch:
+                await send(batch)
+                batch = []
         await send(batch)
 
     outcome, status, error = Outcome.OK, 200, ""
     try:
         async for chunk in resp.iter_chunks():
             relaying = time.monotonic()
+            if not started:  # the caller's first byte waits for the first event, not the whole burst
+                cut = chunk.find(b"\n\n") + 2
+                if 1 < cut < len(chunk):
+                    await relay_events(decoder.feed(chunk[:cut]))
+                    chunk = chunk[cut:]
             await relay_events(decoder.feed(chunk))
             settlement.relay_seconds += time.monotonic() - relaying
         await relay_events(decoder.flush())
