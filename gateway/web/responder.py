@@ -31,7 +31,7 @@ class AiohttpResponder:
         self.response: web.StreamResponse | None = None
 
     async def send_json(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        response = web.StreamResponse(status=status, headers=headers)
+        response = _StreamReply(status=status, headers=headers)
         response.content_length = len(body)
         self.response = response
         transport = self.request.transport
@@ -66,7 +66,7 @@ class AiohttpResponder:
             raise ClientGone() from exc
 
     async def start_stream(self, status: int, headers: dict[str, str]) -> None:
-        response = web.StreamResponse(status=status, headers=headers)
+        response = _StreamReply(status=status, headers=headers)
         self.response = response
         await self._bounded(response.prepare(self.request))
 
@@ -110,3 +110,9 @@ class AiohttpResponder:
         transport = self.request.transport
         if transport is not None:
             transport.abort()  # the caller stopped reading: drop what it never took
+
+
+class _StreamReply(web.StreamResponse):
+    # The status line and headers leave with the first body bytes: one send, and one packet for the
+    # caller's first byte instead of two (aiohttp's own Response does the same).
+    _send_headers_immediately = False
