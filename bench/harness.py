@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import re
 import subprocess
@@ -63,6 +64,14 @@ def run_async(coro: Any) -> Any:
         return uvloop.run(coro)
     except ImportError:
         return asyncio.run(coro)
+
+
+def gateway_loop() -> str:
+    """The loop `gateway serve` picks (gateway/cli.py): uvloop when installed, unless GATEWAY_LOOP=asyncio.
+    The bare proxy runs on the same one by default, so the comparison is of the code, not of the loops."""
+    if os.environ.get("GATEWAY_LOOP", "").lower() == "asyncio" or importlib.util.find_spec("uvloop") is None:
+        return "asyncio"
+    return "uvloop"
 
 
 def say(text: str) -> None:

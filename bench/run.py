@@ -104,7 +104,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true",
                         help="start everything and check every route; no load")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
-    parser.add_argument("--proxy-uvloop", action="store_true", help="run the bare proxy on uvloop")
+    parser.add_argument("--proxy-asyncio", action="store_true",
+                        help="run the bare proxy on asyncio's own loop even when the gateway runs on uvloop")
     parser.add_argument("--no-tmpfs", action="store_true",
                         help="skip the diagnostic gateway whose ledger is on tmpfs (/dev/shm)")
     parser.add_argument("--gateway-ref", metavar="REF",
@@ -123,7 +124,10 @@ def _run(args: argparse.Namespace, plan: Plan, results: Results, workdir: Path, 
         snapshot = workdir / "snapshot"
         commit = harness.snapshot(args.gateway_ref, snapshot)
         results.machine["gateway commit"] = f"{commit} (--gateway-ref {args.gateway_ref})"
-    bench = Bench(plan, workdir, proxy_uvloop=args.proxy_uvloop, tmpfs=tmpfs, snapshot=snapshot)
+    loop = harness.gateway_loop()
+    proxy_uvloop = loop == "uvloop" and not args.proxy_asyncio
+    results.machine["event loop"] = f"gateway {loop}, bare proxy {'uvloop' if proxy_uvloop else 'asyncio'}"
+    bench = Bench(plan, workdir, proxy_uvloop=proxy_uvloop, tmpfs=tmpfs, snapshot=snapshot)
     try:
         ports = ", ".join(f"{name} :{server.port}" for name, server in bench.servers.items())
         say(f"starting servers in {workdir}: {ports}")
