@@ -13,6 +13,7 @@ import pytest
 from gateway.ledger import LedgerUnavailable, LogQuery, LogRow, Outcome
 from gateway.ledger.schema import SCHEMA_VERSION
 from gateway.ledger.sqlite import SqliteLedger
+from gateway.ledger.writes import WAL_CHECKPOINT_PAGES
 from tests.ledger.conftest import invariant_violations, query
 
 
@@ -146,3 +147,22 @@ async def test_a_cancelled_writer_task_fails_its_callers_instead_of_hanging(db_p
         await ledger.hold("third", "alice", None, 1)
     await ledger.close()
     assert invariant_violations(db_path) == []
+
+
+async def test_the_wal_is_checkpointed_while_the_ledger_runs(db_path: str) -> None:
+    """Checkpoints come from the commits themselves (wal_autocheckpoint), not only from close(): the WAL
+    file never grows much past WAL_CHECKPOINT_PAGES frames, however many calls go through."""
+    frame = 4096 + 24  # a page and its frame header
+    ledger = SqliteLedger(db_path, synchronous="NORMAL", settle_delay=0)
+    await ledger.open()
+    try:
+        largest = 0
+        for i in range(600):  # ~14 frames a call: about twice the mark without a checkpoint
+            await ledger.hold(f"r{i}", "alice", None, 10)
+            assert await ledger.settle(LogRow(f"r{i}", "alice", "m", quota=1))
+            largest = max(largest, _wal_bytes(db_path))
+        written = (await ledger.balance("alice")).used
+    finally:
+        await ledger.close()
+    assert written == 600
+    assert WAL_CHECKPOINT_PAGES * frame < largest < (WAL_CHECKPOINT_PAGES + 100) * frame
