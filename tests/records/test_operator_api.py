@@ -6,30 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from gateway.app import secrets_of
 from gateway.web.logs_csv import HEADER
-from tests.fakes.anthropic import AnthropicFake
 from tests.harness import ADMIN_KEY, CALLER_KEY, make_config, running_gateway, token
 from tests.ops.process import chat
-from tests.records.world import CAROL, World, records_world
+from tests.records.world import CAROL, World
 
 ADMIN_GETS = ["/api/stats", "/api/logs", "/api/tokens", "/api/channels", "/api/config"]
-
-
-@pytest_asyncio.fixture
-async def world(tmp_path: Path, fake_anthropic: AnthropicFake) -> AsyncIterator[World]:
-    async with records_world(tmp_path, fake_anthropic) as w:
-        await w.gw.runtime.idle()
-        yield w
 
 
 @pytest.mark.parametrize("path", ADMIN_GETS)

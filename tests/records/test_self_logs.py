@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest_asyncio
 
 from gateway.ledger.schema import LOG_COLUMNS
-from tests.fakes.anthropic import AnthropicFake
 from tests.harness import CALLER_KEY
-from tests.records.world import BOB, CAROL, MIDNIGHT, World, records_world
+from tests.records.world import BOB, CAROL, MIDNIGHT, World
 
 PATH = "/api/token/self/logs"
-
-
-@pytest_asyncio.fixture
-async def world(tmp_path: Path, fake_anthropic: AnthropicFake) -> AsyncIterator[World]:
-    async with records_world(tmp_path, fake_anthropic) as w:
-        await w.gw.runtime.idle()
-        yield w
 
 
 async def test_only_the_caller_s_own_rows_and_no_client_ip(world: World) -> None:

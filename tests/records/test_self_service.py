@@ -4,28 +4,18 @@ legacy billing endpoints read the way NextChat reads them."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import pytest_asyncio
 
 from gateway.web.self_service import UNLIMITED_USD
-from tests.fakes.anthropic import AnthropicFake
 from tests.harness import CALLER_KEY, make_config, running_gateway, token
-from tests.records.world import BOB, CAROL, MIDNIGHT, ZONE, World, records_world
+from tests.records.world import BOB, CAROL, MIDNIGHT, ZONE, World
 
 RATE = 500_000
-
-
-@pytest_asyncio.fixture
-async def world(tmp_path: Path, fake_anthropic: AnthropicFake) -> AsyncIterator[World]:
-    async with records_world(tmp_path, fake_anthropic) as w:
-        await w.gw.runtime.idle()
-        yield w
 
 
 async def test_each_door_s_key_header_names_its_own_token(world: World) -> None:
