@@ -8,8 +8,9 @@ per table. An op that fails after writing sends the whole batch to the careful p
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -49,34 +50,34 @@ def apply_batch(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: f
     and applied again the careful way, with a savepoint around every op. Holds that follow each other,
     and settlements and releases that follow each other, are written together (_hold_many, _close_many).
     """
-    db.execute("BEGIN IMMEDIATE")
     try:
-        results: list[OpResult] = []
-        start = 0
-        while start < len(ops):
-            holds = _run_of(HoldOp, ops, start, lambda op: op.request_id)
-            closes = _run_of(CloseOp, ops, start, lambda op: op.row.request_id)
-            try:
-                if holds:
-                    results += _hold_many(db, holds, boot_id, now)
-                elif closes:
-                    results += _close_many(db, closes, now, zone)
-                else:
-                    results.append(_apply_op(db, ops[start], boot_id, now, zone))
-            except _REFUSED_BEFORE_WRITING as exc:
-                results.append(exc)
-            except Exception as exc:
-                if _is_database_failure(exc):
-                    raise
-                db.execute("ROLLBACK")
-                return _apply_batch_with_savepoints(db, ops, boot_id, now, zone)
-            start += max(len(holds), len(closes), 1)
-        db.execute("COMMIT")
-    except BaseException:
-        # SQLite may already have rolled back on SQLITE_FULL / IOERR; only roll back what is open.
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
+        with _immediate(db):
+            return _apply_in_runs(db, ops, boot_id, now, zone)
+    except _HalfWritten:
+        return _apply_batch_with_savepoints(db, ops, boot_id, now, zone)
+
+
+def _apply_in_runs(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: float, zone: ZoneInfo
+                   ) -> list[OpResult]:
+    results: list[OpResult] = []
+    start = 0
+    while start < len(ops):
+        holds = _run_of(HoldOp, ops, start, lambda op: op.request_id)
+        closes = _run_of(CloseOp, ops, start, lambda op: op.row.request_id)
+        try:
+            if holds:
+                results += _hold_many(db, holds, boot_id, now)
+            elif closes:
+                results += _close_many(db, closes, now, zone)
+            else:
+                results.append(_apply_op(db, ops[start], boot_id, now, zone))
+        except _REFUSED_BEFORE_WRITING as exc:
+            results.append(exc)
+        except Exception as exc:
+            if _is_database_failure(exc):
+                raise
+            raise _HalfWritten from exc
+        start += max(len(holds), len(closes), 1)
     return results
 
 
@@ -94,15 +95,26 @@ def apply_then_sync(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, no
 
 def _apply_batch_with_savepoints(db: sqlite3.Connection, ops: list[WriteOp], boot_id: str, now: float,
                                  zone: ZoneInfo) -> list[OpResult]:
+    with _immediate(db):
+        return [_apply_one(db, op, boot_id, now, zone) for op in ops]
+
+
+@contextlib.contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception, a failed COMMIT included. SQLite may
+    already have rolled back on SQLITE_FULL / IOERR, so only what is still open is rolled back."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        results = [_apply_one(db, op, boot_id, now, zone) for op in ops]
+        yield
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return results
+
+
+class _HalfWritten(Exception):
+    """An op failed after it may have written part of itself: the batch goes the careful way."""
 
 
 def _apply_one(db: sqlite3.Connection, op: WriteOp, boot_id: str, now: float, zone: ZoneInfo) -> OpResult:
