@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from contextlib import closing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from gateway.config import GatewayConfig, parse_config
+from gateway.config import parse_config
+from gateway.config.models import Channel
 from gateway.reload import Reloader
+from gateway.runtime import Runtime
 from tests.fakes.openai import OpenAIFake
 from tests.harness import CALLER_KEY, PRICING, channel, make_config, running_gateway, token
 
@@ -44,27 +47,29 @@ def routed(tmp_path: Path, **routing: float) -> dict[str, Any]:
             "tokens": [token()]}
 
 
-def parsed(data: dict[str, Any]) -> GatewayConfig:
-    return parse_config(json.dumps(data), env={})
+@asynccontextmanager
+async def routed_gateway(tmp_path: Path, **routing: float) -> AsyncIterator[tuple[Runtime, Channel]]:
+    """A gateway whose one channel `oa` is never called, started with these routing limits."""
+    async with running_gateway(parse_config(json.dumps(routed(tmp_path, **routing)), env={})) as gw:
+        oa = gw.runtime.config.channel("oa")
+        assert oa is not None
+        yield gw.runtime, oa
 
 
-async def reload_with(path: Path, data: dict[str, Any], rt: Any) -> None:
-    path.write_text(json.dumps(data))
+async def reload_with(tmp_path: Path, rt: Runtime, **routing: float) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(json.dumps(routed(tmp_path, **routing)))
     result = await Reloader(rt, path).reload("test")
     assert result.ok, result.problems
 
 
 async def test_key_set_aside_seconds_applies_at_start_and_on_reload(tmp_path: Path) -> None:
-    path = tmp_path / "gateway.yaml"
-    async with running_gateway(parsed(routed(tmp_path, key_set_aside_seconds=600))) as gw:
-        rt = gw.runtime
-        oa = rt.config.channel("oa")
-        assert oa is not None
+    async with routed_gateway(tmp_path, key_set_aside_seconds=600) as (rt, oa):
         rt.channels.set_key_aside(oa, 0, now=NOW, status=401)
         assert rt.channels.usable_keys(oa, NOW + 599) == []
         assert rt.channels.usable_keys(oa, NOW + 600) == [0]  # not the default hour
 
-        await reload_with(path, routed(tmp_path, key_set_aside_seconds=900), rt)
+        await reload_with(tmp_path, rt, key_set_aside_seconds=900)
         later = NOW + 1000
         rt.channels.set_key_aside(oa, 0, now=later, status=403)
         assert rt.channels.usable_keys(oa, later + 899) == []
@@ -72,15 +77,11 @@ async def test_key_set_aside_seconds_applies_at_start_and_on_reload(tmp_path: Pa
 
 
 async def test_max_cooldown_seconds_applies_at_start_and_on_reload(tmp_path: Path) -> None:
-    path = tmp_path / "gateway.yaml"
-    async with running_gateway(parsed(routed(tmp_path, max_cooldown_seconds=120))) as gw:
-        rt = gw.runtime
-        oa = rt.config.channel("oa")
-        assert oa is not None
+    async with routed_gateway(tmp_path, max_cooldown_seconds=120) as (rt, oa):
         rt.channels.record_failure(oa, "gpt-4o", now=NOW, status=429, message="slow down", key_index=0,
                                    cooldown=30, retry_after="86400")
         assert rt.channels.cooling_until(oa, "gpt-4o", NOW) == NOW + 120  # not the default hour
 
-        await reload_with(path, routed(tmp_path, max_cooldown_seconds=300), rt)
+        await reload_with(tmp_path, rt, max_cooldown_seconds=300)
         rt.channels.cool(oa, "gpt-4o-mini", now=NOW, seconds=86400)
         assert rt.channels.cooling_until(oa, "gpt-4o-mini", NOW) == NOW + 300
